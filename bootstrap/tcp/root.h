@@ -1,0 +1,30 @@
+// The rendezvous root's knobs, private to the bootstrap and its tests: how long an
+// unauthenticated connection may stay silent, and how long the rendezvous and each AllGather
+// round may take before the root gives up and tells every rank why.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "bootstrap/bootstrap.h"
+
+namespace braid::bootstrap {
+
+struct RootOptions {
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // BRAID_TIMEOUT (seconds).
+};
+
+// Defaults, with `timeout` from BRAID_TIMEOUT when it is set to a positive number of seconds.
+RootOptions DefaultRootOptions();
+
+// StartRoot with explicit options; an empty `secret` means a fresh random one.
+absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint16_t port,
+                                              std::span<const std::byte> secret,
+                                              const RootOptions& options);
+
+}  // namespace braid::bootstrap

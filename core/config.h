@@ -1,0 +1,49 @@
+// The one table of BRAID_* environment variables: parsed once per communicator, validated,
+// printed at BRAID_DEBUG=INFO and documented in docs/tuning.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace braid {
+
+enum class LogLevel { kWarn = 0, kInfo = 1, kTrace = 2 };
+
+struct Config {
+  std::string transport;              // BRAID_TRANSPORT: "" = best usable; else forced.
+  std::string socket_ifname;          // BRAID_SOCKET_IFNAME: interface (prefix) for sockets.
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // BRAID_TIMEOUT (seconds).
+  std::chrono::microseconds spin{50};  // BRAID_SPIN_US: busy-poll before sleeping.
+  size_t chunk_bytes = 0;              // BRAID_CHUNK_SIZE: 0 = algorithm's default.
+  int tcp_streams = 0;                 // BRAID_TCP_STREAMS: sockets per peer, 0 = auto.
+  size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
+  bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: io_uring zero-copy sends.
+  LogLevel log_level = LogLevel::kWarn;  // BRAID_DEBUG: WARN, INFO, TRACE.
+};
+
+// One row of the table: name, default shown to users, meaning, and how to apply a value.
+struct ConfigVariable {
+  absl::string_view name;
+  absl::string_view default_text;
+  absl::string_view meaning;
+  std::function<bool(absl::string_view value, Config& config)> apply;  // false = malformed.
+};
+
+const std::vector<ConfigVariable>& ConfigTable();
+
+// Reads every BRAID_* variable through `getenv` (injectable for tests). A malformed value is
+// an InvalidArgument error naming the variable and what it accepts.
+absl::StatusOr<Config> ParseConfig(
+    const std::function<const char*(const char*)>& getenv_fn = nullptr);
+
+// Multi-line "NAME=value" dump for BRAID_DEBUG=INFO.
+std::string DescribeConfig(const Config& config);
+
+}  // namespace braid

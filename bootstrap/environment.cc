@@ -13,9 +13,9 @@ namespace {
 
 using Getenv = std::function<const char*(const char*)>;
 
-constexpr std::string_view kWhat = "detect the launcher environment";
+constexpr absl::string_view kWhat = "detect the launcher environment";
 
-absl::Status Bad(std::string_view detail, std::string_view remedy = {}) {
+absl::Status Bad(absl::string_view detail, absl::string_view remedy = {}) {
   return MakeError(absl::StatusCode::kInvalidArgument, kWhat, detail, remedy);
 }
 
@@ -43,12 +43,12 @@ absl::StatusOr<uint16_t> ParsePort(const char* name, const char* text) {
 
 // "host:port" or "[v6]:port".
 absl::Status ParseRoot(const char* text, LaunchEnvironment* env) {
-  std::string_view value(text);
-  std::string_view host, port;
-  const std::string_view form = "use BRAID_ROOT=host:port, or BRAID_ROOT=[v6addr]:port for IPv6";
+  absl::string_view value(text);
+  absl::string_view host, port;
+  const absl::string_view form = "use BRAID_ROOT=host:port, or BRAID_ROOT=[v6addr]:port for IPv6";
   if (value.front() == '[') {
     size_t close = value.find(']');
-    if (close == std::string_view::npos || close + 1 >= value.size() || value[close + 1] != ':') {
+    if (close == absl::string_view::npos || close + 1 >= value.size() || value[close + 1] != ':') {
       return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" has an unterminated [IPv6] address "
                               "or no :port after it"), form);
     }
@@ -56,12 +56,12 @@ absl::Status ParseRoot(const char* text, LaunchEnvironment* env) {
     port = value.substr(close + 2);
   } else {
     size_t colon = value.rfind(':');
-    if (colon == std::string_view::npos) {
+    if (colon == absl::string_view::npos) {
       return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" has no :port"), form);
     }
     host = value.substr(0, colon);
     port = value.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
+    if (host.find(':') != absl::string_view::npos) {
       return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" looks like a bare IPv6 address"),
                  form);
     }
@@ -94,13 +94,13 @@ absl::StatusOr<bool> DetectRoot(const Getenv& getenv_fn, LaunchEnvironment* env)
 }
 
 struct Launcher {
-  std::string_view source;
+  absl::string_view source;
   const char* rank_var;
   const char* size_var;
-  std::string_view missing_root_remedy;  // empty: the launcher always sets the root.
+  absl::string_view missing_root_remedy;  // empty: the launcher always sets the root.
 };
 
-constexpr std::string_view kSetRoot =
+constexpr absl::string_view kSetRoot =
     "export BRAID_ROOT=host:port (or MASTER_ADDR and MASTER_PORT) naming rank 0's host and a "
     "free port, on every rank";
 
@@ -141,7 +141,7 @@ absl::StatusOr<LaunchEnvironment> DetectLaunchEnvironment(const Getenv& getenv_f
     }
     BRAID_ASSIGN_OR_RETURN(bool have_root, DetectRoot(getenv_fn, &env));
     if (!have_root) {
-      std::string_view remedy =
+      absl::string_view remedy =
           launcher.missing_root_remedy.empty() ? kSetRoot : launcher.missing_root_remedy;
       return MakeError(absl::StatusCode::kFailedPrecondition, kWhat,
                        absl::StrCat(launcher.source, " launch found (", launcher.rank_var, "=",

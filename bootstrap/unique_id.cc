@@ -8,6 +8,7 @@
 //   [40,128) zero
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -24,7 +25,7 @@ constexpr size_t kSecretOffset = 24;
 constexpr size_t kSecretBytes = 16;
 constexpr size_t kUsedBytes = 40;
 
-absl::Status Bad(std::string_view detail) {
+absl::Status Bad(absl::string_view detail) {
   return MakeError(absl::StatusCode::kInvalidArgument, "invalid braid unique id", detail,
                    "pass every rank the exact bytes braidGetUniqueId returned on one process");
 }
@@ -44,7 +45,9 @@ std::vector<std::byte> EncodeUniqueId(const UniqueId& id) {
   }
   p[6] = static_cast<unsigned char>(id.root_port >> 8);
   p[7] = static_cast<unsigned char>(id.root_port & 0xff);
-  std::memcpy(p + kSecretOffset, id.secret.data(), std::min(id.secret.size(), kSecretBytes));
+  if (!id.secret.empty()) {
+    std::memcpy(p + kSecretOffset, id.secret.data(), std::min(id.secret.size(), kSecretBytes));
+  }
   return out;
 }
 

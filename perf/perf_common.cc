@@ -29,12 +29,13 @@ void Check(braidResult_t r, const char* what) {
   if (r != braidSuccess) Die(what, r);
 }
 
-bool HaveLauncherEnv() {
+// The rank a launcher gave this process (before the communicator exists), or null if none.
+const char* LauncherRank() {
   const char* vars[] = {"BRAID_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
                         "SLURM_PROCID"};
   for (const char* v : vars)
-    if (std::getenv(v)) return true;
-  return false;
+    if (const char* value = std::getenv(v)) return value;
+  return nullptr;
 }
 
 double BusFactor(Coll coll, int n) {
@@ -279,9 +280,9 @@ int PerfMain(int argc, char** argv, Coll coll) {
   Options opts;
   // Parse quietly first: the rank is not known until the communicator exists, and only rank 0
   // should print; but -h and bad flags must not need a launcher.
-  bool launched = HaveLauncherEnv();
-  const char* env_rank = std::getenv("BRAID_RANK");
-  bool print = !launched || !env_rank || std::strcmp(env_rank, "0") == 0;
+  const char* env_rank = LauncherRank();
+  bool launched = env_rank != nullptr;
+  bool print = !launched || std::strcmp(env_rank, "0") == 0;
   int rc = ParseOptions(argc, argv, coll, print, &opts);
   if (rc >= 0) return rc;
   if (!launched) {

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "bootstrap/bootstrap.h"
+#include "bootstrap/tcp/socket.h"
 
 namespace braid::bootstrap {
 
@@ -26,5 +28,9 @@ RootOptions DefaultRootOptions();
 absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint16_t port,
                                               std::span<const std::byte> secret,
                                               const RootOptions& options);
+
+// Serves one rendezvous on `listen_fd` until every rank has left or it fails or times out.
+// Owns all its state, touches no global state: the process may exit while it runs.
+void ServeRendezvous(ScopedFd listen_fd, std::vector<std::byte> secret, RootOptions options);
 
 }  // namespace braid::bootstrap

@@ -31,12 +31,12 @@ void ScopedFd::reset(int fd) {
   fd_ = fd;
 }
 
-std::string FormatHostPort(std::string_view host, uint16_t port) {
-  if (host.find(':') != std::string_view::npos) return absl::StrCat("[", host, "]:", port);
+std::string FormatHostPort(absl::string_view host, uint16_t port) {
+  if (host.find(':') != absl::string_view::npos) return absl::StrCat("[", host, "]:", port);
   return absl::StrCat(host, ":", port);
 }
 
-bool IsWildcardHost(std::string_view host) {
+bool IsWildcardHost(absl::string_view host) {
   return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
 }
 
@@ -155,7 +155,7 @@ int ConnectOnce(const SocketAddress& address, Deadline deadline, ScopedFd* out) 
 }  // namespace
 
 absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port,
-                                          Deadline deadline, std::string_view remedy) {
+                                          Deadline deadline, absl::string_view remedy) {
   const std::string where = FormatHostPort(host, port);
   const auto budget = deadline.remaining();
   absl::StatusOr<SocketAddress> address = ResolveAddress(host, port, /*passive=*/false);
@@ -192,8 +192,8 @@ absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port
 namespace {
 
 // Waits until `fd` is ready for `events` or the deadline passes.
-absl::Status WaitReady(int fd, short events, Deadline deadline, std::string_view what,
-                       std::string_view verb) {
+absl::Status WaitReady(int fd, short events, Deadline deadline, absl::string_view what,
+                       absl::string_view verb) {
   while (true) {
     pollfd p{fd, events, 0};
     int rc = ::poll(&p, 1, deadline.remaining_ms(1000));
@@ -209,7 +209,7 @@ absl::Status WaitReady(int fd, short events, Deadline deadline, std::string_view
 }  // namespace
 
 absl::Status WriteFully(int fd, std::span<const std::byte> data, Deadline deadline,
-                        std::string_view what) {
+                        absl::string_view what) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
@@ -228,7 +228,7 @@ absl::Status WriteFully(int fd, std::span<const std::byte> data, Deadline deadli
 }
 
 absl::Status ReadFully(int fd, std::span<std::byte> data, Deadline deadline,
-                       std::string_view what) {
+                       absl::string_view what) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::recv(fd, data.data() + done, data.size() - done, 0);

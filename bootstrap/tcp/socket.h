@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/deadline.h"
 
 namespace braid::bootstrap {
@@ -49,7 +49,7 @@ struct SocketAddress {
 };
 
 // "host:port", or "[host]:port" when host is an IPv6 literal.
-std::string FormatHostPort(std::string_view host, uint16_t port);
+std::string FormatHostPort(absl::string_view host, uint16_t port);
 
 // Resolves `host` (numeric or a name; "" = wildcard when `passive`) to its first address.
 absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t port,
@@ -58,7 +58,7 @@ absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t p
 // The numeric host of `address` ("10.0.0.1", "fe80::1"), and its port.
 std::string NumericHost(const sockaddr* address);
 uint16_t AddressPort(const sockaddr* address);
-bool IsWildcardHost(std::string_view host);
+bool IsWildcardHost(absl::string_view host);
 
 absl::Status SetNonBlocking(int fd);
 
@@ -72,14 +72,14 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration);
 // `deadline`. The returned socket is non-blocking with TCP_NODELAY. On timeout the error names
 // the address and the last failure, with `remedy`.
 absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port,
-                                          Deadline deadline, std::string_view remedy);
+                                          Deadline deadline, absl::string_view remedy);
 
 // Deadline-bounded I/O on a non-blocking socket. `what` names the exchange for messages,
 // e.g. "the challenge from the bootstrap root at 10.0.0.1:29500". A peer that closes reports
 // Unavailable; a timeout DeadlineExceeded.
 absl::Status WriteFully(int fd, std::span<const std::byte> data, Deadline deadline,
-                        std::string_view what);
+                        absl::string_view what);
 absl::Status ReadFully(int fd, std::span<std::byte> data, Deadline deadline,
-                       std::string_view what);
+                       absl::string_view what);
 
 }  // namespace braid::bootstrap

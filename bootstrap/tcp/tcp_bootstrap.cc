@@ -20,7 +20,7 @@ using bootstrap::ScopedFd;
 using bootstrap::WireReader;
 using bootstrap::WireWriter;
 
-constexpr std::string_view kReachRemedy =
+constexpr absl::string_view kReachRemedy =
     "check BRAID_ROOT/MASTER_ADDR and that rank 0 is running";
 
 std::string LocalHostname() {

@@ -1,5 +1,6 @@
 #include "bootstrap/tcp/wire.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -24,7 +25,7 @@ struct Header {
   uint32_t length;
 };
 
-absl::Status BadBytes(std::string_view detail) {
+absl::Status BadBytes(absl::string_view detail) {
   return MakeError(absl::StatusCode::kDataLoss, "bootstrap message rejected", detail);
 }
 
@@ -61,7 +62,7 @@ void SipRound(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) {
 
 }  // namespace
 
-std::string_view MessageTypeName(MessageType type) {
+absl::string_view MessageTypeName(MessageType type) {
   switch (type) {
     case MessageType::kChallenge: return "challenge";
     case MessageType::kProof: return "proof";
@@ -110,13 +111,13 @@ absl::StatusOr<std::optional<Frame>> FrameParser::Next(size_t max_payload) {
 }
 
 absl::Status SendFrame(int fd, MessageType type, std::span<const std::byte> payload,
-                       Deadline deadline, std::string_view what) {
+                       Deadline deadline, absl::string_view what) {
   std::vector<std::byte> frame = EncodeFrame(type, payload);
   return WriteFully(fd, frame, deadline, what);
 }
 
 absl::StatusOr<Frame> ReceiveFrame(int fd, size_t max_payload, Deadline deadline,
-                                   std::string_view what) {
+                                   absl::string_view what) {
   std::byte header_bytes[kFrameHeaderBytes];
   BRAID_RETURN_IF_ERROR(ReadFully(fd, header_bytes, deadline, what));
   absl::StatusOr<Header> header = DecodeHeader(header_bytes, max_payload);
@@ -145,7 +146,7 @@ WireWriter& WireWriter::Bytes(std::span<const std::byte> bytes) {
   U32(static_cast<uint32_t>(bytes.size()));
   return Raw(bytes);
 }
-WireWriter& WireWriter::String(std::string_view text) {
+WireWriter& WireWriter::String(absl::string_view text) {
   return Bytes(std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
@@ -211,8 +212,8 @@ uint64_t SipHash24(std::span<const std::byte, 16> key, std::span<const std::byte
 
 uint64_t ComputeProof(std::span<const std::byte> secret, std::span<const std::byte> nonce) {
   std::array<std::byte, 16> key{};
-  std::memcpy(key.data(), secret.data(), std::min(secret.size(), key.size()));
-  static constexpr std::string_view kLabel = "braid-bootstrap-proof-v1";
+  if (!secret.empty()) std::memcpy(key.data(), secret.data(), std::min(secret.size(), key.size()));
+  static constexpr absl::string_view kLabel = "braid-bootstrap-proof-v1";
   std::vector<std::byte> message(kLabel.size() + nonce.size());
   std::memcpy(message.data(), kLabel.data(), kLabel.size());
   std::memcpy(message.data() + kLabel.size(), nonce.data(), nonce.size());

@@ -8,11 +8,11 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/deadline.h"
 
 namespace braid::bootstrap {
@@ -33,7 +33,7 @@ enum class MessageType : uint8_t {
   kGatherResult = 7,  // root -> rank: u64 round, u32 count, count x bytes blob.
   kBye = 8,           // rank -> root: empty; the rank is done with the rendezvous.
 };
-std::string_view MessageTypeName(MessageType type);
+absl::string_view MessageTypeName(MessageType type);
 
 inline constexpr size_t kNonceBytes = 16;
 inline constexpr size_t kSecretBytes = 16;
@@ -68,9 +68,9 @@ class FrameParser {
 
 // Blocking, deadline-bounded frame I/O on a non-blocking socket (the rank side).
 absl::Status SendFrame(int fd, MessageType type, std::span<const std::byte> payload,
-                       Deadline deadline, std::string_view what);
+                       Deadline deadline, absl::string_view what);
 absl::StatusOr<Frame> ReceiveFrame(int fd, size_t max_payload, Deadline deadline,
-                                   std::string_view what);
+                                   absl::string_view what);
 
 // Appends little-endian fields; strings and byte blobs carry a u32 length prefix.
 class WireWriter {
@@ -79,7 +79,7 @@ class WireWriter {
   WireWriter& U64(uint64_t value);
   WireWriter& Raw(std::span<const std::byte> bytes);
   WireWriter& Bytes(std::span<const std::byte> bytes);
-  WireWriter& String(std::string_view text);
+  WireWriter& String(absl::string_view text);
   const std::vector<std::byte>& data() const { return data_; }
   std::vector<std::byte> Take() { return std::move(data_); }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
@@ -16,6 +17,11 @@
 #include "gtest/gtest.h"
 
 namespace braid {
+
+// Readable failure messages for the test parameters (found by argument-dependent lookup).
+void PrintTo(DataType type, std::ostream* os) { *os << DataTypeName(type); }
+void PrintTo(RedOp op, std::ostream* os) { *os << RedOpName(op); }
+
 namespace {
 
 // ---- Scalar reference ----------------------------------------------------------------------
@@ -71,8 +77,8 @@ T RefApply(RedOp op, T a, T b) {
       case RedOp::kSum:
       case RedOp::kAvg:
         return Wrap<T>(x + y);
-      case RedOp::kProd:
-        return Wrap<T>(x * y);
+      case RedOp::kProd:  // uint32 * uint32 can exceed int64; the low 32 bits are exact
+        return static_cast<T>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y));
       case RedOp::kMax:
         return x > y ? a : b;
       case RedOp::kMin:
@@ -252,17 +258,14 @@ class ReduceAllTest : public ::testing::TestWithParam<std::tuple<DataType, RedOp
 
 enum class Alias { kNone, kDstIsA, kDstIsB };
 
-void CheckReduce(DataType type, RedOp op, size_t count, Alias alias, uint32_t seed) {
+// Buffers hold count + 2 elements: one in front so every pointer starts one element past the
+// allocation (unaligned for vector loads), and one guard behind that must stay untouched.
+void CheckReduce(DataType type, RedOp op, size_t count, Alias alias, std::vector<uint8_t> a,
+                 std::vector<uint8_t> b, std::vector<uint8_t> dst,
+                 const std::vector<uint8_t>& want) {
   SCOPED_TRACE(::testing::Message() << DataTypeName(type) << " " << RedOpName(op) << " count="
                                     << count << " alias=" << static_cast<int>(alias));
   const size_t size = DataTypeSize(type);
-  // One extra element in front so every buffer starts one element past the allocation
-  // (unaligned for vector loads), and one guard element behind that must stay untouched.
-  std::vector<uint8_t> a = MakeInput(type, count + 2, seed);
-  std::vector<uint8_t> b = MakeInput(type, count + 2, seed + 1);
-  std::vector<uint8_t> dst = MakeInput(type, count + 2, seed + 2);
-  std::vector<uint8_t> want;
-  RefReduce(want, a.data() + size, b.data() + size, count, type, op);
 
   uint8_t* out = dst.data();
   if (alias == Alias::kDstIsA) out = a.data();
@@ -281,10 +284,16 @@ void CheckReduce(DataType type, RedOp op, size_t count, Alias alias, uint32_t se
 
 TEST_P(ReduceAllTest, MatchesReference) {
   const auto [type, op] = GetParam();
+  const size_t size = DataTypeSize(type);
   uint32_t seed = 1;
   for (size_t count : {size_t{0}, size_t{1}, size_t{3}, size_t{17}, size_t{1000003}}) {
+    const std::vector<uint8_t> a = MakeInput(type, count + 2, seed += 7);
+    const std::vector<uint8_t> b = MakeInput(type, count + 2, seed += 7);
+    const std::vector<uint8_t> dst = MakeInput(type, count + 2, seed += 7);
+    std::vector<uint8_t> want;
+    RefReduce(want, a.data() + size, b.data() + size, count, type, op);
     for (Alias alias : {Alias::kNone, Alias::kDstIsA, Alias::kDstIsB}) {
-      CheckReduce(type, op, count, alias, seed += 7);
+      CheckReduce(type, op, count, alias, a, b, dst, want);
     }
   }
 }

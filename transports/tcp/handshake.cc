@@ -46,9 +46,9 @@ class Handshaker {
 
  private:
   std::string Who(int rank) const {
-    return DescribeRank(rank, rank >= 0 && static_cast<size_t>(rank) < p_.hosts.size()
-                                  ? std::string_view(p_.hosts[rank])
-                                  : std::string_view());
+    std::string host;
+    if (rank >= 0 && static_cast<size_t>(rank) < p_.hosts.size()) host = p_.hosts[rank];
+    return DescribeRank(rank, host);
   }
   Hello MakeHello(HelloKind kind, int to, uint32_t stream) const {
     Hello h{kind, p_.comm_id, p_.rank, to, stream, static_cast<uint32_t>(p_.nstreams), 0};
@@ -59,7 +59,7 @@ class Handshaker {
   // Returns a fatal error, or OK; sets `remove` when the attempt is finished or dropped.
   absl::Status Step(Attempt& a, short revents, bool& remove);
   absl::Status OnHello(Attempt& a, bool& remove);
-  void Refuse(Attempt& a, std::string_view why, bool& remove) {
+  void Refuse(Attempt& a, const std::string& why, bool& remove) {
     BRAID_LOG(kWarn, "tcp transport: refused a connection from ", a.from, ": ", why);
     remove = true;
   }
@@ -129,7 +129,7 @@ absl::Status Handshaker::OnHello(Attempt& a, bool& remove) {
     return absl::OkStatus();
   }
   if (!hello.ok()) {
-    Refuse(a, hello.status().message(), remove);
+    Refuse(a, std::string(hello.status().message()), remove);
     return absl::OkStatus();
   }
   if (hello->kind != HelloKind::kDial || hello->comm_id != p_.comm_id ||

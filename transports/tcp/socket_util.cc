@@ -34,8 +34,9 @@ bool MatchesSpec(std::string_view name, std::string_view spec) {
   bool exact = !spec.empty() && spec.front() == '=';
   if (exact) spec.remove_prefix(1);
   bool hit = false;
-  for (std::string_view item : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
-    if (exact ? name == item : name.starts_with(item)) hit = true;
+  for (absl::string_view item : absl::StrSplit(absl::string_view(spec.data(), spec.size()), ',', absl::SkipEmpty())) {
+    std::string_view it(item.data(), item.size());
+    if (exact ? name == it : name.starts_with(it)) hit = true;
   }
   return exclude ? !hit : hit;
 }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# compare_peers.sh: Braid's allreduce_perf against Open MPI's MPI_Allreduce over TCP loopback, in
+# one run, and the ratios (docs/performance.md records the figures).
+#
+#   perf/compare_peers.sh               2 ranks, float32 sum, 8 B .. 128 MiB, 3 repetitions
+#   NP=4 REPS=1 perf/compare_peers.sh   other rank count / fewer repetitions
+#
+# Environment: NP (ranks, 2), REPS (whole-sweep repetitions, 3; the table shows medians),
+# MAX_BYTES (largest size, 128M), BUILD_DIR (Braid build tree, default build/; built if the
+# tools are missing), KEEP (directory to keep the raw outputs in).
+# Both sides: out-of-place, same sizes, same warmup/iteration counts per size band, time per
+# operation = the maximum over ranks (allreduce_perf -a 3), busbw = algbw * 2(n-1)/n.
+# Open MPI: --mca pml ob1 --mca btl tcp,self, on lo. Braid: BRAID_TRANSPORT=tcp under braidrun.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+NP=${NP:-2}
+REPS=${REPS:-3}
+MAX_BYTES=${MAX_BYTES:-128M}
+BUILD_DIR=${BUILD_DIR:-$repo/build}
+TMO=900  # per-launch safety timeout (s)
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+bytes() { numfmt --from=iec "$1"; }
+
+if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
+  if [ -x "$repo/scripts/install-deps.sh" ]; then
+    log "Open MPI not found; installing the peer dependencies"
+    "$repo/scripts/install-deps.sh" --peers
+  else
+    echo "compare_peers.sh: needs Open MPI: apt-get install -y openmpi-bin libopenmpi-dev" >&2
+    exit 2
+  fi
+fi
+command -v python3 >/dev/null || { echo "compare_peers.sh: needs python3" >&2; exit 2; }
+
+if [ ! -x "$BUILD_DIR/perf/allreduce_perf" ] || [ ! -x "$BUILD_DIR/perf/braidrun" ]; then
+  log "building Braid's perf tools in $BUILD_DIR"
+  cmake -S "$repo" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target allreduce_perf braidrun >/dev/null
+fi
+braidrun=$BUILD_DIR/perf/braidrun
+allreduce_perf=$BUILD_DIR/perf/allreduce_perf
+
+out=${KEEP:-$(mktemp -d)}
+mkdir -p "$out"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$out"' EXIT
+mpicc -O2 -Wall -o "$out/ompi_allreduce_bench" "$here/ompi_allreduce_bench.c"
+
+# Size bands: many iterations where an operation takes microseconds, few where it takes 100 ms.
+bands=("8 64K 200 20" "128K 4M 40 5" "8M $MAX_BYTES 8 2")
+mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np "$NP"
+        --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
+
+{
+  echo "date: $(date -Is)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+  echo "open mpi: $(mpirun --version 2>&1 | head -1)"
+  echo "braid: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} > "$out/versions.txt"
+
+for rep in $(seq 1 "$REPS"); do
+  for band in "${bands[@]}"; do
+    read -r lo hi iters warm <<< "$band"
+    # Clip the bands to MAX_BYTES.
+    [ "$(bytes "$lo")" -le "$(bytes "$MAX_BYTES")" ] || continue
+    [ "$(bytes "$hi")" -le "$(bytes "$MAX_BYTES")" ] || hi=$MAX_BYTES
+    log "rep $rep/$REPS: Braid $lo..$hi"
+    BRAID_TRANSPORT=tcp timeout "$TMO" "$braidrun" -n "$NP" "$allreduce_perf" \
+      -b "$lo" -e "$hi" -f 2 -n "$iters" -w "$warm" -d float -o sum -a 3 -c 1 \
+      >> "$out/braid_rep$rep.txt" 2>> "$out/braid.err" || { log "Braid FAILED"; cat "$out/braid.err" >&2; exit 1; }
+    log "rep $rep/$REPS: Open MPI $lo..$hi"
+    timeout "$TMO" "${mpirun[@]}" "$out/ompi_allreduce_bench" \
+      -b "$lo" -e "$hi" -f 2 -n "$iters" -w "$warm" -c 1 \
+      >> "$out/ompi_rep$rep.txt" 2>> "$out/ompi.err" || { log "Open MPI FAILED"; cat "$out/ompi.err" >&2; exit 1; }
+  done
+done
+
+NP=$NP REPS=$REPS python3 - "$out" <<'EOF'
+import glob, os, statistics, sys
+out = sys.argv[1]
+def load(pattern, tcol, bcol):
+    data = {}  # size -> ([times], [busbw])
+    for path in sorted(glob.glob(os.path.join(out, pattern))):
+        for line in open(path):
+            f = line.split()
+            if not f or line.startswith('#'):
+                continue
+            size = int(f[0])
+            t, b = data.setdefault(size, ([], []))
+            t.append(float(f[tcol])); b.append(float(f[bcol]))
+    return data
+# allreduce_perf: size count type redop root | time algbw busbw #wrong (out-of-place) | in-place
+braid = load('braid_rep*.txt', 5, 7)
+# ompi_allreduce_bench: size count time algbw busbw #wrong
+ompi = load('ompi_rep*.txt', 2, 4)
+def human(n):
+    for unit, div in (('GiB', 1 << 30), ('MiB', 1 << 20), ('KiB', 1 << 10)):
+        if n >= div and n % div == 0:
+            return f'{n // div} {unit}'
+    return f'{n} B'
+med = statistics.median
+print(f"## Allreduce float32 sum, {os.environ['NP']} ranks, TCP loopback "
+      f"(medians of {os.environ['REPS']} runs; time = max over ranks)\n")
+print('| size | Braid time (us) | Braid busbw (GB/s) | Open MPI time (us) | Open MPI busbw (GB/s) '
+      '| time ratio OMPI/Braid | busbw ratio Braid/OMPI |')
+print('|---:|---:|---:|---:|---:|---:|---:|')
+for size in sorted(set(braid) & set(ompi)):
+    bt, bb = med(braid[size][0]), med(braid[size][1])
+    ot, ob = med(ompi[size][0]), med(ompi[size][1])
+    tr = f'{ot / bt:.2f}x' if bt > 0 else '-'
+    br = f'{bb / ob:.2f}x' if ob > 0 else '-'
+    print(f'| {human(size)} | {bt:.2f} | {bb:.3f} | {ot:.2f} | {ob:.3f} | {tr} | {br} |')
+print()
+print('Ratios above 1 favour Braid. Targets (issue 2): time ratio >= 1 at 8 B, '
+      'busbw ratio >= 2 at 128 MiB.')
+EOF
+echo
+cat "$out/versions.txt"
+[ -n "${KEEP:-}" ] && echo "raw outputs: $out"
+exit 0

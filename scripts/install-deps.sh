@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Braid needs from Debian 12's packages. Safe to run again: when everything is
+# already installed it returns at once without touching apt.
+#   scripts/install-deps.sh           build and test dependencies
+#   scripts/install-deps.sh --peers   also Open MPI, to measure Braid against it
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
+          iproute2 procps)
+if [[ "${1:-}" == "--peers" ]]; then
+  packages+=(openmpi-bin libopenmpi-dev)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

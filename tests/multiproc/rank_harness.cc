@@ -1,0 +1,109 @@
+#include "tests/multiproc/rank_harness.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace braid::testing {
+namespace {
+
+void WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+[[noreturn]] void RunChild(int rank, int nranks, const braidUniqueId& id, const RankBody& body,
+                           const RankOptions& options, int report_fd) {
+  for (const auto& [name, value] : options.env) setenv(name.c_str(), value.c_str(), 1);
+  std::string report;
+  braidComm_t comm = nullptr;
+  braidResult_t rc = braidCommInitRank(&comm, nranks, id, rank);
+  if (rc != braidSuccess) {
+    report = "braidCommInitRank: " + ResultText(rc);
+  } else {
+    report = body(rank, nranks, comm);
+    if (options.destroy) braidCommDestroy(comm);
+  }
+  WriteAll(report_fd, report);
+  close(report_fd);
+  std::_Exit(report.empty() ? 0 : 1);
+}
+
+}  // namespace
+
+std::string ResultText(braidResult_t result) {
+  return std::string(braidGetErrorString(result)) + ": " + braidGetLastError();
+}
+
+std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
+  braidUniqueId id;
+  if (braidGetUniqueId(&id) != braidSuccess) return "braidGetUniqueId: " + std::string(braidGetLastError());
+  std::vector<pid_t> pids;
+  std::vector<int> fds;
+  for (int rank = 0; rank < nranks; ++rank) {
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return "pipe failed";
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(pipe_fds[0]);
+      RunChild(rank, nranks, id, body, options, pipe_fds[1]);
+    }
+    close(pipe_fds[1]);
+    pids.push_back(pid);
+    fds.push_back(pipe_fds[0]);
+  }
+  // Collect reports until every child closed its pipe, or kill them all at the deadline.
+  std::vector<std::string> reports(static_cast<size_t>(nranks));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
+  size_t open_fds = fds.size();
+  bool timed_out = false;
+  while (open_fds > 0) {
+    std::vector<pollfd> polled;
+    for (int fd : fds) polled.push_back({fd, POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    poll(polled.data(), polled.size(), static_cast<int>(std::min<long long>(left, 1000)));
+    for (size_t i = 0; i < polled.size(); ++i) {
+      if (fds[i] < 0 || !(polled[i].revents & (POLLIN | POLLHUP))) continue;
+      char buffer[4096];
+      ssize_t n = read(fds[i], buffer, sizeof(buffer));
+      if (n > 0) {
+        reports[i].append(buffer, static_cast<size_t>(n));
+      } else {
+        close(fds[i]);
+        fds[i] = -1;
+        --open_fds;
+      }
+    }
+  }
+  std::string result;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    if (timed_out) kill(pids[i], SIGKILL);
+    int status = 0;
+    waitpid(pids[i], &status, 0);
+    if (fds[i] >= 0) close(fds[i]);
+    std::string line;
+    if (timed_out) line = "killed after the harness timeout of " + std::to_string(options.timeout_seconds) + " s";
+    else if (WIFSIGNALED(status)) line = "died from signal " + std::to_string(WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0) line = reports[i].empty() ? "exited with status " + std::to_string(WEXITSTATUS(status)) : reports[i];
+    if (!line.empty()) result += "rank " + std::to_string(i) + ": " + line + "\n";
+  }
+  return result;
+}
+
+}  // namespace braid::testing

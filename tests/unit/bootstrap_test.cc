@@ -1,0 +1,530 @@
+// Bootstrap: unique id encoding, the wire codec, and real multi-process rendezvous through a
+// root over loopback sockets (forked ranks), including hostile and broken peers.
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bootstrap/bootstrap.h"
+#include "bootstrap/tcp/root.h"
+#include "bootstrap/tcp/socket.h"
+#include "bootstrap/tcp/wire.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace braid {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// Runs body(i) in `n` forked children; returns each child's error text ("" = success). A child
+// still running after `timeout` is killed and reported.
+std::vector<std::string> ForkEach(int n, const std::function<std::string(int)>& body,
+                                  std::chrono::seconds timeout = 60s) {
+  std::vector<pid_t> pids;
+  std::vector<int> pipes;
+  for (int i = 0; i < n; ++i) {
+    int fds[2];
+    if (::pipe(fds) != 0) std::abort();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::string error = body(i);
+      if (!error.empty()) (void)!::write(fds[1], error.data(), error.size());
+      ::close(fds[1]);
+      ::_exit(error.empty() ? 0 : 1);
+    }
+    ::close(fds[1]);
+    pids.push_back(pid);
+    pipes.push_back(fds[0]);
+  }
+  std::vector<std::string> results(n);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int i = 0; i < n; ++i) {
+    char buffer[4096];
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{pipes[i], POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+        ::kill(pids[i], SIGKILL);
+        results[i] = "child timed out";
+        break;
+      }
+      ssize_t got = ::read(pipes[i], buffer, sizeof(buffer));
+      if (got <= 0) break;
+      results[i].append(buffer, static_cast<size_t>(got));
+    }
+    ::close(pipes[i]);
+    int status = 0;
+    ::waitpid(pids[i], &status, 0);
+    if (results[i].empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      results[i] = absl::StrCat("child exited abnormally, status ", status);
+    }
+  }
+  return results;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// A deterministic blob whose size depends on rank and round (0 bytes included).
+Blob MakeBlob(int rank, int round) {
+  size_t size = static_cast<size_t>(rank) * 1000 + static_cast<size_t>(round) * 37;
+  if (round == 2 && rank == 1) size = bootstrap::kMaxBlobBytes;  // exactly the limit.
+  Blob blob(size);
+  for (size_t i = 0; i < size; ++i) blob[i] = static_cast<std::byte>((i * 31 + rank * 7 + round) & 0xff);
+  return blob;
+}
+
+// One rank's whole life: join, check hosts, three AllGather rounds, close.
+std::string RankBody(const UniqueId& id, int rank, int nranks) {
+  auto joined = Bootstrap::Join(id, rank, nranks, Deadline::After(30s));
+  if (!joined.ok()) return std::string(joined.status().message());
+  Bootstrap& b = **joined;
+  if (b.hosts().size() != static_cast<size_t>(nranks)) return "wrong hosts() size";
+  for (const std::string& h : b.hosts()) {
+    if (h != Hostname()) return absl::StrCat("unexpected host ", h);
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto all = b.AllGather(MakeBlob(rank, round), Deadline::After(30s));
+    if (!all.ok()) return std::string(all.status().message());
+    if (all->size() != static_cast<size_t>(nranks)) return "wrong AllGather size";
+    for (int r = 0; r < nranks; ++r) {
+      if ((*all)[r] != MakeBlob(r, round)) return absl::StrCat("blob of rank ", r, " differs");
+    }
+  }
+  b.Close();
+  auto after = b.AllGather(Blob{}, Deadline::After(1s));
+  if (after.ok()) return "AllGather after Close() succeeded";
+  return "";
+}
+
+std::vector<std::string> RunRendezvous(const UniqueId& id, int nranks) {
+  return ForkEach(nranks, [&](int rank) { return RankBody(id, rank, nranks); });
+}
+
+void ExpectAllOk(const std::vector<std::string>& results) {
+  for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i], "") << "rank " << i;
+}
+
+uint16_t UnusedPort() {
+  bootstrap::ScopedFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+bootstrap::ScopedFd RawConnect(const UniqueId& id) {
+  auto fd = bootstrap::ConnectWithRetry(id.root_host, id.root_port, Deadline::After(5s), "");
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  return fd.ok() ? std::move(*fd) : bootstrap::ScopedFd();
+}
+
+// True if the root closes `fd` (EOF after whatever it sent) within `within`.
+bool ClosedByRoot(int fd, std::chrono::milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  char buffer[256];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+  }
+  return false;
+}
+
+class RendezvousTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(RendezvousTest, AllGatherOfDifferentSizes) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->root_host, "127.0.0.1");
+  EXPECT_NE(id->root_port, 0);
+  EXPECT_EQ(id->secret.size(), 16u);
+  ExpectAllOk(RunRendezvous(*id, GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, RendezvousTest, ::testing::Values(1, 3, 5));
+
+TEST(Bootstrap, RootInParentRankInParent) {
+  // The process that hosts the root is also rank 0 (what braidGetUniqueId callers do).
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::string parent_result;
+  std::thread parent([&] { parent_result = RankBody(*id, 0, 2); });
+  auto results = ForkEach(1, [&](int) { return RankBody(*id, 1, 2); });
+  parent.join();
+  EXPECT_EQ(parent_result, "");
+  ExpectAllOk(results);
+}
+
+TEST(Bootstrap, WrongSecretIsRefusedAndRendezvousCompletes) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  UniqueId tampered = *id;
+  tampered.secret[3] ^= std::byte{0x40};
+  std::string refused;
+  std::thread intruder([&] {
+    auto b = Bootstrap::Join(tampered, 0, 2, Deadline::After(10s));
+    refused = b.ok() ? "joined!" : std::string(b.status().message());
+  });
+  auto results = RunRendezvous(*id, 2);
+  intruder.join();
+  ExpectAllOk(results);
+  EXPECT_THAT(refused, HasSubstr("wrong secret"));
+  EXPECT_THAT(refused, HasSubstr(absl::StrCat("127.0.0.1:", id->root_port)));
+}
+
+TEST(Bootstrap, GarbageSilentAndOversizedPeersDoNotDisturb) {
+  bootstrap::RootOptions options;
+  options.handshake_timeout = 500ms;
+  auto id = bootstrap::StartRootWithOptions("127.0.0.1", 0, {}, options);
+  ASSERT_TRUE(id.ok()) << id.status();
+
+  bootstrap::ScopedFd silent = RawConnect(*id);
+  bootstrap::ScopedFd garbage = RawConnect(*id);
+  std::string junk(1000, 'x');
+  ASSERT_EQ(::send(garbage.get(), junk.data(), junk.size(), MSG_NOSIGNAL), 1000);
+  bootstrap::ScopedFd oversized = RawConnect(*id);
+  std::vector<std::byte> huge = bootstrap::EncodeFrame(bootstrap::MessageType::kProof, {});
+  huge[8] = std::byte{0};
+  huge[11] = std::byte{0x40};  // claims a 1 GiB proof.
+  ASSERT_EQ(::send(oversized.get(), huge.data(), huge.size(), MSG_NOSIGNAL), 12);
+  bootstrap::ScopedFd truncated = RawConnect(*id);
+  std::vector<std::byte> proof = bootstrap::EncodeFrame(
+      bootstrap::MessageType::kProof, bootstrap::WireWriter().U64(42).data());
+  ASSERT_EQ(::send(truncated.get(), proof.data(), 15, MSG_NOSIGNAL), 15);
+
+  ExpectAllOk(RunRendezvous(*id, 3));
+  EXPECT_TRUE(ClosedByRoot(garbage.get(), 2000ms));
+  EXPECT_TRUE(ClosedByRoot(oversized.get(), 2000ms));
+}
+
+TEST(Bootstrap, SilentConnectionIsDroppedAfterHandshakeTimeout) {
+  bootstrap::RootOptions options;
+  options.handshake_timeout = 300ms;
+  auto id = bootstrap::StartRootWithOptions("127.0.0.1", 0, {}, options);
+  ASSERT_TRUE(id.ok()) << id.status();
+  bootstrap::ScopedFd silent = RawConnect(*id);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ClosedByRoot(silent.get(), 3000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  // The root still serves the real rendezvous afterwards.
+  ExpectAllOk(RunRendezvous(*id, 2));
+}
+
+TEST(Bootstrap, DuplicateRankIsRejected) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  // Two processes both claim rank 0; the parent is rank 1 and stays joined until both are done,
+  // so whichever rank 0 arrives second is refused whatever the timing.
+  std::unique_ptr<Bootstrap> parent;
+  std::thread parent_join([&] {
+    auto b = Bootstrap::Join(*id, 1, 2, Deadline::After(30s));
+    ASSERT_TRUE(b.ok()) << b.status();
+    parent = std::move(*b);
+  });
+  auto results = ForkEach(2, [&](int) {
+    auto b = Bootstrap::Join(*id, 0, 2, Deadline::After(30s));
+    return b.ok() ? std::string() : std::string(b.status().message());
+  });
+  parent_join.join();
+  int refused = 0;
+  for (const std::string& r : results) {
+    if (r.empty()) continue;
+    ++refused;
+    EXPECT_THAT(r, HasSubstr("duplicate rank: rank 0 already joined"));
+  }
+  EXPECT_EQ(refused, 1);
+  ASSERT_NE(parent, nullptr);
+  EXPECT_EQ(parent->hosts().size(), 2u);
+}
+
+TEST(Bootstrap, InconsistentRankCountIsRejected) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::unique_ptr<Bootstrap> first;
+  std::thread t([&] {
+    auto b = Bootstrap::Join(*id, 0, 2, Deadline::After(30s));
+    if (b.ok()) first = std::move(*b);
+  });
+  // Wait until rank 0 is surely registered; then a rank claiming nranks=3 is refused.
+  std::this_thread::sleep_for(300ms);
+  auto wrong = Bootstrap::Join(*id, 1, 3, Deadline::After(10s));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(), HasSubstr("every rank must pass the same nranks"));
+  auto right = Bootstrap::Join(*id, 1, 2, Deadline::After(10s));
+  ASSERT_TRUE(right.ok()) << right.status();
+  t.join();
+  EXPECT_NE(first, nullptr);
+}
+
+TEST(Bootstrap, JoinWithoutRootTimesOutWithinDeadline) {
+  UniqueId id{"127.0.0.1", UnusedPort(), std::vector<std::byte>(16, std::byte{1})};
+  auto start = std::chrono::steady_clock::now();
+  auto b = Bootstrap::Join(id, 0, 2, Deadline::After(1s));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(b.status().message(),
+              HasSubstr(absl::StrCat("could not reach the bootstrap root at 127.0.0.1:",
+                                     id.root_port, " within 1 s")));
+  EXPECT_THAT(b.status().message(),
+              HasSubstr("Remedy: check BRAID_ROOT/MASTER_ADDR and that rank 0 is running"));
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 1600ms);
+}
+
+TEST(Bootstrap, RanksMayStartBeforeTheRootListens) {
+  uint16_t port = UnusedPort();
+  std::vector<std::byte> secret(16, std::byte{7});
+  UniqueId id{"127.0.0.1", port, secret};
+  std::thread late_root([&] {
+    std::this_thread::sleep_for(400ms);
+    auto root = StartRoot("127.0.0.1", port, secret);
+    EXPECT_TRUE(root.ok()) << root.status();
+  });
+  auto results = RunRendezvous(id, 3);
+  late_root.join();
+  ExpectAllOk(results);
+}
+
+TEST(Bootstrap, FixedPortInUseGivesRemedy) {
+  bootstrap::ScopedFd holder(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(holder.get(), 1), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  auto root = StartRoot("127.0.0.1", ntohs(a.sin_port), std::vector<std::byte>(16));
+  ASSERT_FALSE(root.ok());
+  EXPECT_THAT(root.status().message(), HasSubstr("Address already in use"));
+  EXPECT_THAT(root.status().message(), HasSubstr("BRAID_ROOT or MASTER_PORT"));
+}
+
+TEST(Bootstrap, RankLeavingFailsOthersAllGatherClearly) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto results = ForkEach(2, [&](int rank) -> std::string {
+    auto b = Bootstrap::Join(*id, rank, 2, Deadline::After(30s));
+    if (!b.ok()) return std::string(b.status().message());
+    if (rank == 1) {
+      (*b)->Close();
+      return "";
+    }
+    auto all = (*b)->AllGather(Blob(8), Deadline::After(10s));
+    if (all.ok()) return "AllGather succeeded without rank 1";
+    if (all.status().message().find("rank 1") == std::string::npos ||
+        all.status().message().find("has left the rendezvous") == std::string::npos) {
+      return absl::StrCat("unexpected error: ", all.status().message());
+    }
+    return "";
+  });
+  ExpectAllOk(results);
+}
+
+TEST(Bootstrap, RootTimeoutNamesMissingRanks) {
+  bootstrap::RootOptions options;
+  options.timeout = 500ms;
+  auto id = bootstrap::StartRootWithOptions("127.0.0.1", 0, {}, options);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto b = Bootstrap::Join(*id, 0, 3, Deadline::After(10s));
+  ASSERT_FALSE(b.ok());
+  EXPECT_THAT(b.status().message(), HasSubstr("waiting for ranks 1, 2 of 3 to join"));
+}
+
+TEST(Bootstrap, JoinDeadlineWhileWaitingForOtherRanks) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto b = Bootstrap::Join(*id, 0, 2, Deadline::After(500ms));
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(b.status().message(), HasSubstr("not all 2 ranks arrived within"));
+}
+
+TEST(Bootstrap, OversizedContributionIsRefusedLocally) {
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto b = Bootstrap::Join(*id, 0, 1, Deadline::After(10s));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto all = (*b)->AllGather(Blob(bootstrap::kMaxBlobBytes + 1), Deadline::After(5s));
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kInvalidArgument);
+  auto fine = (*b)->AllGather(Blob(3, std::byte{9}), Deadline::After(5s));
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ((*fine)[0], Blob(3, std::byte{9}));
+}
+
+int ThreadCount() {
+  int count = 0;
+  if (DIR* dir = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(dir)) count += e->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  return count;
+}
+
+TEST(Bootstrap, RootThreadExitsOnceEveryRankClosed) {
+  // Earlier tests' roots have all finished or are finishing; wait for a stable count.
+  std::this_thread::sleep_for(200ms);
+  const int baseline = ThreadCount();
+  auto id = StartRoot("127.0.0.1", 0);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(ThreadCount(), baseline + 1);
+  ExpectAllOk(RunRendezvous(*id, 3));
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (ThreadCount() > baseline && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LE(ThreadCount(), baseline);
+}
+
+TEST(Bootstrap, ProcessMayExitWhileRootIsAlive) {
+  auto results = ForkEach(1, [](int) -> std::string {
+    auto id = StartRoot("127.0.0.1", 0);
+    if (!id.ok()) return std::string(id.status().message());
+    // A rank joined and waiting keeps the root busy; exit() runs static destructors meanwhile.
+    UniqueId copy = *id;
+    std::thread([copy] { (void)Bootstrap::Join(copy, 0, 2, Deadline::After(30s)); }).detach();
+    std::this_thread::sleep_for(100ms);
+    std::exit(0);
+  }, 10s);
+  ExpectAllOk(results);
+}
+
+TEST(Bootstrap, InvalidJoinArguments) {
+  UniqueId id{"127.0.0.1", 1234, std::vector<std::byte>(16)};
+  EXPECT_EQ(Bootstrap::Join(id, 2, 2, Deadline::After(1s)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Bootstrap::Join(id, -1, 2, Deadline::After(1s)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  id.secret.clear();
+  EXPECT_EQ(Bootstrap::Join(id, 0, 2, Deadline::After(1s)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- Unique id ----
+
+TEST(UniqueIdTest, RoundTripIpv4AndIpv6) {
+  for (const char* host : {"10.1.2.3", "fe80::1:2", "::1", "127.0.0.1"}) {
+    UniqueId id{host, 29500, {}};
+    for (int i = 0; i < 16; ++i) id.secret.push_back(static_cast<std::byte>(i * 13 + 1));
+    std::vector<std::byte> bytes = EncodeUniqueId(id);
+    ASSERT_EQ(bytes.size(), 128u);
+    EXPECT_EQ(std::memcmp(bytes.data(), "BRD1", 4), 0);
+    auto decoded = DecodeUniqueId(bytes);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->root_host, host);
+    EXPECT_EQ(decoded->root_port, 29500);
+    EXPECT_EQ(decoded->secret, id.secret);
+  }
+}
+
+TEST(UniqueIdTest, RejectsBadBytes) {
+  UniqueId id{"10.0.0.1", 4000, std::vector<std::byte>(16, std::byte{5})};
+  const std::vector<std::byte> good = EncodeUniqueId(id);
+  auto expect_bad = [](std::vector<std::byte> bytes, const char* text) {
+    auto decoded = DecodeUniqueId(bytes);
+    ASSERT_FALSE(decoded.ok()) << text;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(decoded.status().message(), HasSubstr(text));
+    EXPECT_THAT(decoded.status().message(), HasSubstr("invalid braid unique id"));
+  };
+  expect_bad(std::vector<std::byte>(good.begin(), good.begin() + 100), "expected 128 bytes");
+  expect_bad(std::vector<std::byte>(128), "bad magic");
+  auto b = good;
+  b[4] = std::byte{2};
+  expect_bad(b, "layout version 2");
+  b = good;
+  b[5] = std::byte{5};
+  expect_bad(b, "unknown address family 5");
+  b = good;
+  b[100] = std::byte{1};
+  expect_bad(b, "reserved byte 100");
+  b = good;
+  b[6] = b[7] = std::byte{0};
+  expect_bad(b, "root port is 0");
+  b = good;
+  b[20] = std::byte{1};
+  expect_bad(b, "IPv4 address field");
+  // A host that is not a numeric address cannot be encoded and is caught at decode.
+  expect_bad(EncodeUniqueId(UniqueId{"not-an-ip", 1, {}}), "unknown address family 0");
+}
+
+// ---- Wire codec ----
+
+TEST(WireTest, SipHashReferenceVectors) {
+  std::array<std::byte, 16> key;
+  for (int i = 0; i < 16; ++i) key[i] = static_cast<std::byte>(i);
+  std::vector<std::byte> message;
+  EXPECT_EQ(bootstrap::SipHash24(key, message), 0x726fdb47dd0e0e31ull);
+  for (int i = 0; i < 15; ++i) message.push_back(static_cast<std::byte>(i));
+  EXPECT_EQ(bootstrap::SipHash24(key, message), 0xa129ca6149be45e5ull);
+  // Different secrets give different proofs for the same nonce.
+  std::vector<std::byte> nonce(16, std::byte{3});
+  EXPECT_NE(bootstrap::ComputeProof(std::vector<std::byte>(16, std::byte{1}), nonce),
+            bootstrap::ComputeProof(std::vector<std::byte>(16, std::byte{2}), nonce));
+}
+
+TEST(WireTest, FrameParserHandlesSplitsAndRejectsBadHeaders) {
+  bootstrap::WireWriter w;
+  w.U64(7).String("host").Bytes(std::vector<std::byte>(5, std::byte{1}));
+  std::vector<std::byte> frame = bootstrap::EncodeFrame(bootstrap::MessageType::kHello, w.data());
+  bootstrap::FrameParser parser;
+  for (size_t i = 0; i + 1 < frame.size(); ++i) {
+    parser.Append(std::span<const std::byte>(&frame[i], 1));
+    auto next = parser.Next(1024);
+    ASSERT_TRUE(next.ok());
+    EXPECT_FALSE(next->has_value());
+  }
+  parser.Append(std::span<const std::byte>(&frame.back(), 1));
+  auto next = parser.Next(1024);
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->type, bootstrap::MessageType::kHello);
+  bootstrap::WireReader r((*next)->payload);
+  uint64_t v;
+  std::string s;
+  std::vector<std::byte> bytes;
+  ASSERT_TRUE(r.U64(&v) && r.String(16, &s) && r.Bytes(16, &bytes) && r.AtEnd());
+  EXPECT_EQ(v, 7u);
+  EXPECT_EQ(s, "host");
+  EXPECT_EQ(bytes.size(), 5u);
+  // A length above the bound is refused from the header alone.
+  bootstrap::FrameParser small;
+  small.Append(frame);
+  EXPECT_FALSE(small.Next(4).ok());
+  bootstrap::FrameParser bad;
+  std::vector<std::byte> garbage(12, std::byte{'x'});
+  bad.Append(garbage);
+  EXPECT_THAT(bad.Next(1024).status().message(), HasSubstr("bad magic"));
+  // Readers refuse to read past the end or accept over-long strings.
+  bootstrap::WireReader short_reader(std::span<const std::byte>(frame.data(), 3));
+  EXPECT_FALSE(short_reader.U32(reinterpret_cast<uint32_t*>(&v)));
+  bootstrap::WireReader long_string((*next)->payload);
+  ASSERT_TRUE(long_string.U64(&v));
+  EXPECT_FALSE(long_string.String(3, &s));
+}
+
+}  // namespace
+}  // namespace braid

@@ -1,0 +1,191 @@
+// Internal state of the io_uring TCP transport: requests, in-flight messages, sockets (one per
+// stream) and peers, and the transport class. tcp_transport.cc holds setup, progress and failure
+// handling; tcp_tx.cc the send path; tcp_rx.cc the receive path and tag matching.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "transports/tcp/socket_util.h"
+#include "transports/tcp/tcp_transport.h"
+#include "transports/tcp/uring.h"
+#include "transports/tcp/wire.h"
+#include "transports/transport.h"
+
+namespace braid::tcp {
+
+inline constexpr size_t kStagingBytes = 256 << 10;  // per-socket receive staging buffer.
+inline constexpr size_t kDirectRecvMin = 64 << 10;  // receive straight into the user buffer above.
+inline constexpr size_t kSegmentAlign = 4096;       // stripe boundaries.
+inline constexpr int kMaxIov = 64;                  // iovecs gathered into one sendmsg.
+inline constexpr int kMaxStreams = 16;
+
+class TcpRequest final : public Request {
+ public:
+  enum class Kind { kSend, kRecv };
+  TcpRequest(Kind kind, void* buf, size_t len, uint64_t tag)
+      : kind(kind), buf(static_cast<char*>(buf)), len(len), tag(tag) {}
+  void Finish(absl::Status status, size_t bytes) { Complete(std::move(status), bytes); }
+
+  Kind kind;
+  char* buf;
+  size_t len;
+  uint64_t tag;
+  int segments_left = 0;  // sends: segments not yet fully handed to the kernel.
+};
+using TcpRequestPtr = std::shared_ptr<TcpRequest>;
+
+// An incoming message, from its first header until its last byte arrived.
+struct Message {
+  uint64_t seq = 0;
+  uint64_t tag = 0;
+  uint64_t total_len = 0;
+  uint64_t received = 0;
+  TcpRequestPtr request;          // the matched receive, if any.
+  char* dest = nullptr;           // user buffer, heap buffer, or null (discarding).
+  std::unique_ptr<char[]> heap;   // unexpected message: bytes wait here for their irecv.
+  bool complete() const { return received == total_len; }
+};
+using MessagePtr = std::shared_ptr<Message>;
+
+struct SendItem {
+  std::byte header[kFrameHeaderBytes];
+  const char* payload = nullptr;
+  size_t payload_len = 0;
+  size_t done = 0;  // of header + payload.
+  TcpRequestPtr request;
+  size_t size() const { return kFrameHeaderBytes + payload_len; }
+};
+
+struct Peer;
+
+// One TCP socket (one stream of a peer) with at most one send and one receive in flight.
+struct Socket {
+  UniqueFd fd;
+  Peer* peer = nullptr;
+  int stream = 0;
+  uint32_t id = 0;  // index in the transport's socket table; goes into user_data.
+
+  std::deque<SendItem> sendq;
+  bool send_inflight = false;
+  msghdr msg{};
+  iovec iov[kMaxIov];
+
+  std::unique_ptr<char[]> staging;
+  size_t head = 0, tail = 0;  // unparsed bytes are staging[head, tail).
+  bool recv_inflight = false;
+  bool direct = false;        // the in-flight receive writes into cur->dest.
+  MessagePtr cur;             // message whose segment payload is being received.
+  uint64_t cur_offset = 0;    // next byte's offset in that message.
+  uint64_t cur_left = 0;      // payload bytes of the segment still to come.
+  bool stalled = false;       // waiting for the segment's message to start on stream 0.
+  bool eof = false;
+  bool inflight() const { return send_inflight || recv_inflight; }
+};
+
+struct Peer {
+  int rank = -1;
+  std::string host;
+  std::vector<Socket*> sockets;  // by stream.
+  uint64_t next_send_seq = 0;
+  uint64_t next_recv_seq = 0;
+  std::unordered_map<uint64_t, std::deque<TcpRequestPtr>> posted;     // receives by tag.
+  std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;    // arrivals by tag.
+  std::unordered_map<uint64_t, MessagePtr> active;                    // incomplete, by seq.
+  enum class State { kOpen, kClosed, kFailing, kFailed } state = State::kOpen;
+  absl::Status error;  // why it is closed or failed.
+};
+
+class TcpTransport final : public Transport {
+ public:
+  TcpTransport(const TransportContext& context, const TcpTransportOptions& options,
+               std::unique_ptr<Uring> ring);
+  ~TcpTransport() override;
+
+  std::string name() const override { return "tcp"; }
+  absl::StatusOr<Blob> listen() override;
+  absl::StatusOr<std::vector<std::unique_ptr<Connection>>> connect(
+      std::span<const int> peers, std::span<const Blob> blobs, Deadline deadline) override;
+  absl::StatusOr<MemoryRegion*> register_memory(void* base, size_t length) override;
+  absl::Status deregister_memory(MemoryRegion* region) override;
+  absl::Status progress() override;
+  int wait_fd() const override { return ring_->event_fd(); }
+
+  absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag);
+  absl::StatusOr<RequestPtr> Recv(Peer& peer, void* buf, size_t len, uint64_t tag);
+
+ private:
+  // tcp_tx.cc
+  void PumpSend(Socket& socket);
+  void OnSendDone(Socket& socket, int res);
+  // tcp_rx.cc
+  void ArmRecv(Socket& socket);
+  void OnRecvDone(Socket& socket, int res);
+  void Parse(Socket& socket);
+  absl::Status StartMessage(Peer& peer, const FrameHeader& header, MessagePtr* out);
+  void Match(Peer& peer, const MessagePtr& message, const TcpRequestPtr& request);
+  void CompleteMessage(Peer& peer, const MessagePtr& message);
+  void Unstall();
+  // tcp_transport.cc
+  void OnDisconnect(Socket& socket, int err);
+  void FailPeer(Peer& peer, absl::Status status);
+  void FinishFailures();
+  absl::Status PeerError(absl::StatusCode code, const Peer& peer, absl::string_view detail,
+                         absl::string_view remedy) const;
+  absl::Status PeerUnusable(const Peer& peer) const;
+  bool HasPending(const Peer& peer, const Socket& closing) const;
+  io_uring_sqe* Sqe();
+
+  std::mutex mu_;
+  TransportContext ctx_;
+  TcpTransportOptions options_;
+  std::unique_ptr<Uring> ring_;
+  UniqueFd listen_fd_;
+  int nstreams_ = 1;
+  size_t stripe_min_ = 0;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+  std::vector<std::unique_ptr<Peer>> peers_;
+  std::vector<Peer*> failing_;
+  std::vector<Socket*> stalled_;
+  std::list<MemoryRegion> regions_;
+  absl::Status fatal_;         // first communicator-fatal error; progress() returns it.
+  bool eventfd_dirty_ = true;  // completions were reaped since the eventfd was last drained.
+};
+
+// The handle a collective holds: forwards to the transport, which owns all the state.
+class TcpConnection final : public Connection {
+ public:
+  TcpConnection(TcpTransport* transport, Peer* peer) : transport_(transport), peer_(peer) {}
+  int peer() const override { return peer_->rank; }
+  absl::StatusOr<RequestPtr> isend(const void* buf, size_t len, uint64_t tag,
+                                   const MemoryRegion*) override {
+    return transport_->Send(*peer_, buf, len, tag);
+  }
+  absl::StatusOr<RequestPtr> irecv(void* buf, size_t len, uint64_t tag,
+                                   const MemoryRegion*) override {
+    return transport_->Recv(*peer_, buf, len, tag);
+  }
+
+ private:
+  TcpTransport* transport_;
+  Peer* peer_;
+};
+
+// user_data of a socket operation: socket id and which of its two operations.
+inline constexpr uint64_t kOpSend = 1, kOpRecv = 2;
+inline uint64_t UserData(const Socket& socket, uint64_t op) {
+  return (static_cast<uint64_t>(socket.id) << 2) | op;
+}
+
+}  // namespace braid::tcp

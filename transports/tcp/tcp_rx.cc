@@ -1,0 +1,250 @@
+// Receive path of the TCP transport: each socket keeps one receive in flight into its staging
+// buffer; frames are parsed out of it and payload is copied to the matched receive (or to a heap
+// buffer when no receive is posted yet). The rest of a large segment is received straight into
+// its destination, so big messages are copied once by the kernel and never by us.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "transports/tcp/tcp_internal.h"
+
+namespace braid::tcp {
+
+absl::StatusOr<RequestPtr> TcpTransport::Recv(Peer& peer, void* buf, size_t len, uint64_t tag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (buf == nullptr && len > 0) {
+    return absl::InvalidArgumentError("tcp transport: irecv into a null buffer");
+  }
+  auto request = std::make_shared<TcpRequest>(TcpRequest::Kind::kRecv, buf, len, tag);
+  auto it = peer.unexpected.find(tag);
+  if (it != peer.unexpected.end()) {
+    MessagePtr message = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) peer.unexpected.erase(it);
+    Match(peer, message, request);
+    return RequestPtr(request);
+  }
+  if (peer.state != Peer::State::kOpen) return PeerUnusable(peer);
+  peer.posted[tag].push_back(request);
+  return RequestPtr(request);
+}
+
+void TcpTransport::Match(Peer& peer, const MessagePtr& message, const TcpRequestPtr& request) {
+  if (message->total_len != request->len) {
+    request->Finish(
+        PeerError(absl::StatusCode::kInvalidArgument, peer,
+                  absl::StrCat("message with tag ", request->tag, " is ", message->total_len,
+                               " bytes but the receive posted for it expects ", request->len,
+                               " bytes"),
+                  "the sender and receiver disagree on the message size: check the counts and "
+                  "datatypes passed on both ranks"),
+        0);
+    // The bytes still arrive (into the heap buffer, or nowhere) and are dropped.
+    if (!message->heap) message->dest = nullptr;
+    return;
+  }
+  if (message->complete()) {
+    if (message->total_len > 0) std::memcpy(request->buf, message->heap.get(), message->total_len);
+    request->Finish(absl::OkStatus(), request->len);
+    return;
+  }
+  message->request = request;
+  if (!message->heap) message->dest = request->buf;
+}
+
+void TcpTransport::CompleteMessage(Peer& peer, const MessagePtr& message) {
+  peer.active.erase(message->seq);
+  TcpRequestPtr request = std::move(message->request);
+  if (!request) return;  // unexpected (waits for its irecv) or discarded.
+  if (message->heap && message->total_len > 0) {
+    std::memcpy(request->buf, message->heap.get(), message->total_len);
+  }
+  message->heap.reset();
+  request->Finish(absl::OkStatus(), request->len);
+}
+
+absl::Status TcpTransport::StartMessage(Peer& peer, const FrameHeader& header, MessagePtr* out) {
+  auto message = std::make_shared<Message>();
+  message->seq = header.seq;
+  message->tag = header.tag;
+  message->total_len = header.total_len;
+  auto it = peer.posted.find(header.tag);
+  if (it != peer.posted.end()) {
+    TcpRequestPtr request = std::move(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) peer.posted.erase(it);
+    Match(peer, message, request);
+  } else {
+    if (header.total_len > 0) {
+      message->heap.reset(new (std::nothrow) char[header.total_len]);
+      if (!message->heap) {
+        return PeerError(absl::StatusCode::kResourceExhausted, peer,
+                         absl::StrCat("cannot buffer an unexpected message of ", header.total_len,
+                                      " bytes (tag ", header.tag, ")"),
+                         "post receives before the matching sends arrive, or add memory");
+      }
+      message->dest = message->heap.get();
+    }
+    peer.unexpected[header.tag].push_back(message);
+  }
+  if (message->complete()) {
+    CompleteMessage(peer, message);
+  } else {
+    peer.active[message->seq] = message;
+  }
+  *out = std::move(message);
+  return absl::OkStatus();
+}
+
+void TcpTransport::Parse(Socket& socket) {
+  Peer& peer = *socket.peer;
+  socket.stalled = false;
+  while (peer.state == Peer::State::kOpen || peer.state == Peer::State::kClosed) {
+    if (socket.cur) {
+      size_t n = std::min<uint64_t>(socket.tail - socket.head, socket.cur_left);
+      if (n == 0 && socket.cur_left > 0) break;
+      Message& message = *socket.cur;
+      if (message.dest != nullptr && n > 0) {
+        std::memcpy(message.dest + socket.cur_offset, socket.staging.get() + socket.head, n);
+      }
+      socket.head += n;
+      socket.cur_offset += n;
+      socket.cur_left -= n;
+      message.received += n;
+      MessagePtr done = socket.cur_left == 0 ? std::move(socket.cur) : nullptr;
+      if (message.complete() && n > 0) CompleteMessage(peer, done ? done : socket.cur);
+      continue;
+    }
+    if (socket.tail - socket.head < kFrameHeaderBytes) break;
+    auto header = DecodeFrameHeader(reinterpret_cast<std::byte*>(socket.staging.get() + socket.head));
+    absl::Status bad;
+    MessagePtr message;
+    if (!header.ok()) {
+      bad = header.status();
+    } else if (socket.stream == 0) {
+      if (!(header->flags & kFrameStart) || header->seq != peer.next_recv_seq) {
+        bad = absl::DataLossError(absl::StrCat("stream 0 frame for message ", header->seq,
+                                               " while expecting the start of message ",
+                                               peer.next_recv_seq));
+      } else {
+        ++peer.next_recv_seq;
+        bad = StartMessage(peer, *header, &message);
+      }
+    } else {
+      auto it = peer.active.find(header->seq);
+      if (header->flags & kFrameStart) {
+        bad = absl::DataLossError(absl::StrCat("message start on stream ", socket.stream));
+      } else if (it == peer.active.end()) {
+        if (header->seq >= peer.next_recv_seq) {
+          socket.stalled = true;  // its start is still on its way on stream 0.
+          stalled_.push_back(&socket);
+          break;
+        }
+        bad = absl::DataLossError(absl::StrCat("segment for finished message ", header->seq));
+      } else if (it->second->tag != header->tag || it->second->total_len != header->total_len) {
+        bad = absl::DataLossError(absl::StrCat("segment of message ", header->seq,
+                                               " disagrees with its start on tag or length"));
+      } else {
+        message = it->second;
+      }
+    }
+    if (!bad.ok()) {
+      FailPeer(peer, PeerError(bad.code(), peer,
+                               absl::StrCat("refused bytes on stream ", socket.stream, ": ",
+                                            bad.message()),
+                               "mixed Braid versions, memory corruption, or a foreign process "
+                               "on the connection; restart the job"));
+      return;
+    }
+    socket.head += kFrameHeaderBytes;
+    if (header->seg_len > 0) {
+      socket.cur = std::move(message);
+      socket.cur_offset = header->offset;
+      socket.cur_left = header->seg_len;
+    }
+  }
+  if (socket.head == socket.tail) {
+    socket.head = socket.tail = 0;
+  } else if (socket.head > 0 && kStagingBytes - socket.tail < kStagingBytes / 4) {
+    std::memmove(socket.staging.get(), socket.staging.get() + socket.head, socket.tail - socket.head);
+    socket.tail -= socket.head;
+    socket.head = 0;
+  }
+}
+
+void TcpTransport::ArmRecv(Socket& socket) {
+  if (socket.recv_inflight || socket.eof || socket.stalled ||
+      (socket.peer->state != Peer::State::kOpen && socket.peer->state != Peer::State::kClosed)) {
+    return;
+  }
+  void* dest;
+  size_t len;
+  int flags = 0;
+  socket.direct = socket.cur && socket.cur->dest != nullptr &&
+                  socket.cur_left >= kDirectRecvMin && socket.head == socket.tail;
+  if (socket.direct) {
+    dest = socket.cur->dest + socket.cur_offset;
+    len = std::min<uint64_t>(socket.cur_left, 1u << 30);
+    flags = MSG_WAITALL;
+  } else {
+    if (socket.tail == kStagingBytes) return;  // full of unparsed bytes; Parse frees space.
+    dest = socket.staging.get() + socket.tail;
+    len = kStagingBytes - socket.tail;
+  }
+  io_uring_sqe* sqe = Sqe();
+  if (sqe == nullptr) return;
+  io_uring_prep_recv(sqe, socket.fd.get(), dest, len, flags);
+  io_uring_sqe_set_data64(sqe, UserData(socket, kOpRecv));
+  socket.recv_inflight = true;
+}
+
+void TcpTransport::OnRecvDone(Socket& socket, int res) {
+  socket.recv_inflight = false;
+  Peer& peer = *socket.peer;
+  if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
+  if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
+    ArmRecv(socket);
+    return;
+  }
+  if (res <= 0) {
+    if (socket.direct) socket.direct = false;
+    OnDisconnect(socket, -res);
+    return;
+  }
+  size_t n = static_cast<size_t>(res);
+  if (socket.direct) {
+    socket.direct = false;
+    socket.cur_offset += n;
+    socket.cur_left -= n;
+    socket.cur->received += n;
+    MessagePtr message = socket.cur;
+    if (socket.cur_left == 0) socket.cur.reset();
+    if (message->complete()) CompleteMessage(peer, message);
+  } else {
+    socket.tail += n;
+    Parse(socket);
+  }
+  ArmRecv(socket);
+}
+
+void TcpTransport::Unstall() {
+  // A stalled stream waits for a message start on stream 0; retry after every batch of
+  // completions (stream 0 itself never stalls, so this always resolves).
+  while (!stalled_.empty()) {
+    std::vector<Socket*> stalled;
+    stalled.swap(stalled_);
+    bool progressed = false;
+    for (Socket* socket : stalled) {
+      size_t head = socket->head;
+      Parse(*socket);
+      if (!socket->stalled || socket->head != head) progressed = true;
+      ArmRecv(*socket);
+    }
+    if (!progressed) break;
+  }
+}
+
+}  // namespace braid::tcp

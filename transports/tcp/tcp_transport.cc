@@ -1,0 +1,285 @@
+#include "transports/tcp/tcp_transport.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "transports/tcp/handshake.h"
+#include "transports/tcp/tcp_internal.h"
+
+namespace braid {
+
+ProbeResult ProbeTcpTransport(const Config& /*config*/) {
+  ProbeResult result;
+  result.usable = tcp::Uring::Probe(&result.reason);
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<Transport>> CreateTcpTransport(const TransportContext& context) {
+  return CreateTcpTransport(context, TcpTransportOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<Transport>> CreateTcpTransport(const TransportContext& context,
+                                                              const TcpTransportOptions& options) {
+  BRAID_ASSIGN_OR_RETURN(auto ring, tcp::Uring::Create(256));
+  return std::unique_ptr<Transport>(new tcp::TcpTransport(context, options, std::move(ring)));
+}
+
+namespace tcp {
+
+TcpTransport::TcpTransport(const TransportContext& context, const TcpTransportOptions& options,
+                           std::unique_ptr<Uring> ring)
+    : ctx_(context), options_(options), ring_(std::move(ring)) {
+  nstreams_ = ctx_.config.tcp_streams > 0 ? std::min(ctx_.config.tcp_streams, kMaxStreams)
+                                          : kTcpDefaultStreams;
+  stripe_min_ = std::max<size_t>(ctx_.config.tcp_min_stripe_bytes, 1);
+  if (ctx_.config.tcp_send_zc) {
+    BRAID_LOG(kInfo, "tcp transport: BRAID_TCP_SEND_ZC is not implemented yet; copying sends");
+  }
+}
+
+TcpTransport::~TcpTransport() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // In-flight operations reference our buffers and users' buffers: wake them (shutdown makes a
+  // pending recv return 0 and a pending send fail) and wait for their completions before the
+  // ring and the buffers go away.
+  bool any = false;
+  for (auto& socket : sockets_) {
+    if (socket->inflight()) {
+      ::shutdown(socket->fd.get(), SHUT_RDWR);
+      any = true;
+    }
+  }
+  auto deadline = Deadline::After(std::chrono::seconds(10));
+  while (any && !deadline.expired()) {
+    ring_->WaitForCompletion(std::chrono::milliseconds(100));
+    ring_->Reap([&](io_uring_cqe* cqe) {
+      uint64_t id = cqe->user_data >> 2;
+      if (id >= sockets_.size()) return;
+      if ((cqe->user_data & 3) == kOpSend) sockets_[id]->send_inflight = false;
+      if ((cqe->user_data & 3) == kOpRecv) sockets_[id]->recv_inflight = false;
+    });
+    any = std::any_of(sockets_.begin(), sockets_.end(),
+                      [](const auto& s) { return s->inflight(); });
+  }
+  if (any) BRAID_LOG(kWarn, "tcp transport: operations still in flight at teardown");
+  ring_.reset();  // io_uring_queue_exit before the buffers are freed.
+}
+
+absl::StatusOr<Blob> TcpTransport::listen() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (listen_fd_) return absl::FailedPreconditionError("tcp transport: listen() called twice");
+  std::string ip = options_.listen_address;
+  if (ip.empty()) {
+    BRAID_ASSIGN_OR_RETURN(ip, SelectListenAddress(ctx_.config.socket_ifname));
+  }
+  BRAID_ASSIGN_OR_RETURN(SocketAddress address, MakeSocketAddress(ip, 0));
+  BRAID_ASSIGN_OR_RETURN(listen_fd_, NewTcpSocket(address.family()));
+  int one = 1;
+  setsockopt(listen_fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(listen_fd_.get(), reinterpret_cast<const sockaddr*>(&address.storage),
+             address.length) != 0) {
+    return SystemError(absl::StrCat("tcp transport: bind to ", ip), errno,
+                       "choose another interface with BRAID_SOCKET_IFNAME");
+  }
+  if (::listen(listen_fd_.get(), 1024) != 0) return SystemError("tcp transport: listen", errno);
+  address.length = sizeof(address.storage);
+  if (getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&address.storage),
+                  &address.length) != 0) {
+    return SystemError("tcp transport: getsockname", errno);
+  }
+  BRAID_LOG(kInfo, "tcp transport: listening on ", AddressToString(address), ", ", nstreams_,
+            " stream(s) per peer");
+  return EncodeListenBlob({ip, AddressPort(address)});
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Connection>>> TcpTransport::connect(
+    std::span<const int> peers, std::span<const Blob> blobs, Deadline deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!listen_fd_) return absl::FailedPreconditionError("tcp transport: connect() before listen()");
+  for (int rank : peers) {
+    for (auto& peer : peers_) {
+      if (peer->rank == rank) {
+        return absl::InvalidArgumentError(absl::StrCat("tcp transport: already connected to rank ", rank));
+      }
+    }
+  }
+  HandshakeParams params{ctx_.rank, ctx_.comm_id, ctx_.secret, ctx_.hosts, nstreams_};
+  BRAID_ASSIGN_OR_RETURN(auto fds, EstablishSockets(params, listen_fd_.get(), peers, blobs, deadline));
+  std::vector<std::unique_ptr<Connection>> connections;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    auto peer = std::make_unique<Peer>();
+    peer->rank = peers[i];
+    if (static_cast<size_t>(peer->rank) < ctx_.hosts.size()) peer->host = ctx_.hosts[peer->rank];
+    for (int s = 0; s < nstreams_; ++s) {
+      BRAID_RETURN_IF_ERROR(TuneConnectedSocket(fds[i][s].get()));
+      auto socket = std::make_unique<Socket>();
+      socket->fd = std::move(fds[i][s]);
+      socket->peer = peer.get();
+      socket->stream = s;
+      socket->id = static_cast<uint32_t>(sockets_.size());
+      socket->staging.reset(new char[kStagingBytes]);
+      peer->sockets.push_back(socket.get());
+      sockets_.push_back(std::move(socket));
+    }
+    for (Socket* socket : peer->sockets) ArmRecv(*socket);
+    connections.push_back(std::make_unique<TcpConnection>(this, peer.get()));
+    peers_.push_back(std::move(peer));
+  }
+  BRAID_RETURN_IF_ERROR(ring_->Submit());
+  return connections;
+}
+
+absl::StatusOr<MemoryRegion*> TcpTransport::register_memory(void* base, size_t length) {
+  std::lock_guard<std::mutex> lock(mu_);
+  regions_.push_back(MemoryRegion{base, length, 0, nullptr});
+  return &regions_.back();
+}
+
+absl::Status TcpTransport::deregister_memory(MemoryRegion* region) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = regions_.begin(); it != regions_.end(); ++it) {
+    if (&*it == region) {
+      regions_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError("tcp transport: deregister_memory of an unknown region");
+}
+
+io_uring_sqe* TcpTransport::Sqe() {
+  io_uring_sqe* sqe = ring_->GetSqe();
+  if (sqe == nullptr && fatal_.ok()) {
+    fatal_ = absl::InternalError("tcp transport: io_uring submission failed");
+  }
+  return sqe;
+}
+
+absl::Status TcpTransport::progress() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Drain the eventfd before reaping: a completion posted after the drain is either reaped
+  // below or leaves the fd readable, so the progress engine never sleeps through it.
+  if (eventfd_dirty_) {
+    ring_->DrainEventFd();
+    eventfd_dirty_ = false;
+  }
+  BRAID_RETURN_IF_ERROR(ring_->Submit());
+  for (int round = 0; round < 8; ++round) {
+    unsigned reaped = ring_->Reap([&](io_uring_cqe* cqe) {
+      uint64_t id = cqe->user_data >> 2;
+      if (id >= sockets_.size()) return;
+      Socket& socket = *sockets_[id];
+      if ((cqe->user_data & 3) == kOpSend) OnSendDone(socket, cqe->res);
+      if ((cqe->user_data & 3) == kOpRecv) OnRecvDone(socket, cqe->res);
+    });
+    if (reaped > 0) eventfd_dirty_ = true;
+    Unstall();
+    FinishFailures();
+    if (!ring_->HasUnsubmitted()) break;
+    BRAID_RETURN_IF_ERROR(ring_->Submit());
+  }
+  return fatal_;
+}
+
+absl::Status TcpTransport::PeerError(absl::StatusCode code, const Peer& peer,
+                                     absl::string_view detail, absl::string_view remedy) const {
+  return MakeError(code,
+                   absl::StrCat("tcp transport (rank ", ctx_.rank, "): connection to ",
+                                DescribeRank(peer.rank, peer.host)),
+                   detail, remedy);
+}
+
+absl::Status TcpTransport::PeerUnusable(const Peer& peer) const {
+  if (!peer.error.ok()) return peer.error;
+  return PeerError(absl::StatusCode::kUnavailable, peer, "closed", "");
+}
+
+bool TcpTransport::HasPending(const Peer& peer, const Socket& closing) const {
+  if (!peer.active.empty() || closing.cur != nullptr || closing.head != closing.tail) return true;
+  for (const auto& [tag, queue] : peer.posted) {
+    if (!queue.empty()) return true;
+  }
+  for (const Socket* socket : peer.sockets) {
+    if (!socket->sendq.empty()) return true;
+  }
+  return false;
+}
+
+void TcpTransport::OnDisconnect(Socket& socket, int err) {
+  Peer& peer = *socket.peer;
+  socket.eof = true;
+  std::string how = err == 0 ? std::string("closed by the peer")
+                             : absl::StrCat("reset (", std::strerror(err), ")");
+  if (peer.state != Peer::State::kOpen) return;
+  if (!HasPending(peer, socket)) {
+    // The peer tore down with nothing owed in either direction: not an error unless we later
+    // try to use the connection.
+    peer.state = Peer::State::kClosed;
+    peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
+                           absl::StrCat(how, " (it exited or destroyed its communicator)"),
+                           absl::StrCat("check that rank ", peer.rank, " is alive; see its log"));
+    BRAID_LOG(kInfo, peer.error.message());
+    return;
+  }
+  FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
+                           absl::StrCat(how, " with requests outstanding"),
+                           absl::StrCat("check that rank ", peer.rank,
+                                        " is alive and did not crash; see its log")));
+}
+
+void TcpTransport::FailPeer(Peer& peer, absl::Status status) {
+  if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
+  BRAID_LOG(kWarn, status.message());
+  peer.state = Peer::State::kFailing;
+  peer.error = status;
+  if (fatal_.ok()) fatal_ = status;
+  // Requests may only fail once no operation still writes into or reads from their buffers:
+  // shut the sockets down so in-flight operations complete, then FinishFailures() fails them.
+  for (Socket* socket : peer.sockets) {
+    if (socket->inflight()) ::shutdown(socket->fd.get(), SHUT_RDWR);
+  }
+  failing_.push_back(&peer);
+}
+
+void TcpTransport::FinishFailures() {
+  for (size_t i = 0; i < failing_.size();) {
+    Peer& peer = *failing_[i];
+    bool quiet = std::none_of(peer.sockets.begin(), peer.sockets.end(),
+                              [](const Socket* s) { return s->inflight(); });
+    if (!quiet) {
+      ++i;
+      continue;
+    }
+    auto fail = [&](const TcpRequestPtr& request) {
+      if (request && !request->done()) request->Finish(peer.error, 0);
+    };
+    for (auto& [tag, queue] : peer.posted) {
+      for (auto& request : queue) fail(request);
+    }
+    peer.posted.clear();
+    for (auto& [seq, message] : peer.active) fail(message->request);
+    peer.active.clear();
+    for (auto& [tag, queue] : peer.unexpected) {
+      std::erase_if(queue, [](const MessagePtr& m) { return !m->complete(); });
+    }
+    for (Socket* socket : peer.sockets) {
+      for (auto& item : socket->sendq) fail(item.request);
+      socket->sendq.clear();
+      socket->cur.reset();
+      socket->head = socket->tail = 0;
+      socket->stalled = false;
+    }
+    peer.state = Peer::State::kFailed;
+    failing_.erase(failing_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+}  // namespace tcp
+}  // namespace braid

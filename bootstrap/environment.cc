@@ -49,8 +49,10 @@ absl::Status ParseRoot(const char* text, LaunchEnvironment* env) {
   if (value.front() == '[') {
     size_t close = value.find(']');
     if (close == absl::string_view::npos || close + 1 >= value.size() || value[close + 1] != ':') {
-      return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" has an unterminated [IPv6] address "
-                              "or no :port after it"), form);
+      return Bad(absl::StrCat("BRAID_ROOT=\"", value,
+                              "\" has an unterminated [IPv6] address "
+                              "or no :port after it"),
+                 form);
     }
     host = value.substr(1, close - 1);
     port = value.substr(close + 2);
@@ -62,8 +64,7 @@ absl::Status ParseRoot(const char* text, LaunchEnvironment* env) {
     host = value.substr(0, colon);
     port = value.substr(colon + 1);
     if (host.find(':') != absl::string_view::npos) {
-      return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" looks like a bare IPv6 address"),
-                 form);
+      return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" looks like a bare IPv6 address"), form);
     }
   }
   if (host.empty()) return Bad(absl::StrCat("BRAID_ROOT=\"", value, "\" has no host"), form);
@@ -127,17 +128,17 @@ absl::StatusOr<LaunchEnvironment> DetectLaunchEnvironment(const Getenv& getenv_f
     if (rank_text == nullptr || size_text == nullptr) {
       const char* missing = rank_text == nullptr ? launcher.rank_var : launcher.size_var;
       const char* present = rank_text == nullptr ? launcher.size_var : launcher.rank_var;
-      return Bad(absl::StrCat(present, " is set but ", missing, " is not (", launcher.source,
-                              " launch)"),
-                 absl::StrCat("set both ", launcher.rank_var, " and ", launcher.size_var));
+      return Bad(
+          absl::StrCat(present, " is set but ", missing, " is not (", launcher.source, " launch)"),
+          absl::StrCat("set both ", launcher.rank_var, " and ", launcher.size_var));
     }
     LaunchEnvironment env;
     env.source = std::string(launcher.source);
     BRAID_ASSIGN_OR_RETURN(env.world_size, ParseInt(launcher.size_var, size_text, 1));
     BRAID_ASSIGN_OR_RETURN(env.rank, ParseInt(launcher.rank_var, rank_text, 0));
     if (env.rank >= env.world_size) {
-      return Bad(absl::StrCat(launcher.rank_var, "=", env.rank, " is not below ",
-                              launcher.size_var, "=", env.world_size));
+      return Bad(absl::StrCat(launcher.rank_var, "=", env.rank, " is not below ", launcher.size_var,
+                              "=", env.world_size));
     }
     BRAID_ASSIGN_OR_RETURN(bool have_root, DetectRoot(getenv_fn, &env));
     if (!have_root) {

@@ -102,8 +102,7 @@ absl::StatusOr<std::string> SelectLocalAddress(const std::string& ifname_spec,
   if (!spec.empty()) {
     const bool exclude = absl::ConsumePrefix(&spec, "^");
     const bool exact = absl::ConsumePrefix(&spec, "=");
-    std::vector<absl::string_view> names =
-        absl::StrSplit(spec, ',', absl::SkipWhitespace());
+    std::vector<absl::string_view> names = absl::StrSplit(spec, ',', absl::SkipWhitespace());
     for (auto& n : names) n = absl::StripAsciiWhitespace(n);
     auto listed = [&](const Interface& i) {
       return std::any_of(names.begin(), names.end(), [&](absl::string_view n) {
@@ -118,7 +117,8 @@ absl::StatusOr<std::string> SelectLocalAddress(const std::string& ifname_spec,
       return MakeError(absl::StatusCode::kNotFound, "select the local network interface",
                        absl::StrCat("BRAID_SOCKET_IFNAME=\"", ifname_spec,
                                     "\" matches no interface that is up with an IP address; "
-                                    "available: ", Describe(interfaces)),
+                                    "available: ",
+                                    Describe(interfaces)),
                        "set BRAID_SOCKET_IFNAME to one of those names (a prefix, =name for an "
                        "exact name, ^name to exclude), or unset it");
     }

@@ -242,10 +242,21 @@ void ScaleHalf(void* dst, size_t count, int divisor) {
   for (size_t i = 0; i < count; ++i) d[i] = Conv::FromFloat(Conv::ToFloat(d[i]) / n);
 }
 
-}  // namespace
+// On x86-64 with GCC, the whole kernel set is compiled twice, for the x86-64 baseline (SSE2)
+// and for x86-64-v3 (AVX2, FMA, BMI2), and glibc's ifunc resolver picks one at load time from
+// the CPU's features: runtime detection, no intrinsics, and the same source either way.
+// `flatten` inlines every kernel into each clone so the clones really use the wider ISA.
+// Define BRAID_NO_KERNEL_CLONES to build only the baseline (e.g. to test it on an AVX2 host).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(BRAID_NO_KERNEL_CLONES)
+#define BRAID_KERNEL_CLONES __attribute__((flatten, target_clones("arch=x86-64-v3", "default")))
+#else
+#define BRAID_KERNEL_CLONES
+#endif
 
-void Reduce(void* dst, const void* a, const void* b, size_t count, DataType type, RedOp op) {
-  if (count == 0) return;
+BRAID_KERNEL_CLONES
+void ReduceDispatch(void* dst, const void* a, const void* b, size_t count, DataType type,
+                    RedOp op) {
   switch (type) {
     case DataType::kInt8:
       return ReduceForType<int8_t>(dst, a, b, count, op);
@@ -268,6 +279,13 @@ void Reduce(void* dst, const void* a, const void* b, size_t count, DataType type
     case DataType::kBfloat16:
       return ReduceForHalf<Bf16>(dst, a, b, count, op);
   }
+}
+
+}  // namespace
+
+void Reduce(void* dst, const void* a, const void* b, size_t count, DataType type, RedOp op) {
+  if (count == 0) return;
+  ReduceDispatch(dst, a, b, count, type, op);
 }
 
 void ScaleForAverage(void* dst, size_t count, DataType type, int divisor) {

@@ -21,7 +21,7 @@
 
 namespace {
 
-constexpr double kGraceSeconds = 3.0;  // between SIGTERM and SIGKILL when tearing down
+constexpr double kGraceSeconds = 3.0;   // between SIGTERM and SIGKILL when tearing down
 constexpr size_t kMaxLine = 64 * 1024;  // longer lines are flushed in pieces
 
 void Usage(FILE* out) {
@@ -305,8 +305,9 @@ class Launcher {
       }
       now = Now();
       if (timeout_at_ > 0 && !shutting_down_ && now >= timeout_at_ && AnyRunning()) {
-        std::fprintf(stderr, "braidrun: timeout: ranks still running after the --timeout; "
-                             "killing them\n");
+        std::fprintf(stderr,
+                     "braidrun: timeout: ranks still running after the --timeout; "
+                     "killing them\n");
         exit_code_ = 124;
         Shutdown(SIGTERM);
       }
@@ -392,8 +393,8 @@ int main(int argc, char** argv) {
     }
   }
   if (nranks < 1 || i >= argc) {
-    std::fprintf(stderr, nranks < 1 ? "braidrun: -n N is required\n"
-                                    : "braidrun: no command given\n");
+    std::fprintf(stderr,
+                 nranks < 1 ? "braidrun: -n N is required\n" : "braidrun: no command given\n");
     Usage(stderr);
     return 2;
   }

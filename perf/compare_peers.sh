@@ -8,8 +8,10 @@
 # Environment: NP (ranks, 2), REPS (whole-sweep repetitions, 3; the table shows medians),
 # MAX_BYTES (largest size, 128M), BUILD_DIR (Braid build tree, default build/; built if the
 # tools are missing), KEEP (directory to keep the raw outputs in).
-# Both sides: out-of-place, same sizes, same warmup/iteration counts per size band, time per
-# operation = the maximum over ranks (allreduce_perf -a 3), busbw = algbw * 2(n-1)/n.
+# Both sides: out-of-place, blocking calls (allreduce_perf -z 1, like MPI_Allreduce), same
+# sizes, same warmup/iteration counts per size band, time per operation = the maximum over ranks
+# (allreduce_perf -a 3), busbw = size/time * 2(n-1)/n from the median time. Run it on an idle
+# machine: on 2 cores anything else running swamps the small-size latencies.
 # Open MPI: --mca pml ob1 --mca btl tcp,self, on lo. Braid: BRAID_TRANSPORT=tcp under braidrun.
 set -euo pipefail
 
@@ -68,7 +70,7 @@ for rep in $(seq 1 "$REPS"); do
     [ "$(bytes "$hi")" -le "$(bytes "$MAX_BYTES")" ] || hi=$MAX_BYTES
     log "rep $rep/$REPS: Braid $lo..$hi"
     BRAID_TRANSPORT=tcp timeout "$TMO" "$braidrun" -n "$NP" "$allreduce_perf" \
-      -b "$lo" -e "$hi" -f 2 -n "$iters" -w "$warm" -d float -o sum -a 3 -c 1 \
+      -b "$lo" -e "$hi" -f 2 -n "$iters" -w "$warm" -d float -o sum -a 3 -c 1 -z 1 \
       >> "$out/braid_rep$rep.txt" 2>> "$out/braid.err" || { log "Braid FAILED"; cat "$out/braid.err" >&2; exit 1; }
     log "rep $rep/$REPS: Open MPI $lo..$hi"
     timeout "$TMO" "${mpirun[@]}" "$out/ompi_allreduce_bench" \
@@ -80,21 +82,22 @@ done
 NP=$NP REPS=$REPS python3 - "$out" <<'EOF'
 import glob, os, statistics, sys
 out = sys.argv[1]
-def load(pattern, tcol, bcol):
-    data = {}  # size -> ([times], [busbw])
+def load(pattern, tcol):
+    data = {}  # size -> [times in us]
     for path in sorted(glob.glob(os.path.join(out, pattern))):
         for line in open(path):
             f = line.split()
             if not f or line.startswith('#'):
                 continue
-            size = int(f[0])
-            t, b = data.setdefault(size, ([], []))
-            t.append(float(f[tcol])); b.append(float(f[bcol]))
+            data.setdefault(int(f[0]), []).append(float(f[tcol]))
     return data
 # allreduce_perf: size count type redop root | time algbw busbw #wrong (out-of-place) | in-place
-braid = load('braid_rep*.txt', 5, 7)
+braid = load('braid_rep*.txt', 5)
 # ompi_allreduce_bench: size count time algbw busbw #wrong
-ompi = load('ompi_rep*.txt', 2, 4)
+ompi = load('ompi_rep*.txt', 2)
+n = int(os.environ['NP'])
+def busbw(size, us):
+    return size / us / 1e3 * 2 * (n - 1) / n if us > 0 else 0.0
 def human(n):
     for unit, div in (('GiB', 1 << 30), ('MiB', 1 << 20), ('KiB', 1 << 10)):
         if n >= div and n % div == 0:
@@ -107,11 +110,11 @@ print('| size | Braid time (us) | Braid busbw (GB/s) | Open MPI time (us) | Open
       '| time ratio OMPI/Braid | busbw ratio Braid/OMPI |')
 print('|---:|---:|---:|---:|---:|---:|---:|')
 for size in sorted(set(braid) & set(ompi)):
-    bt, bb = med(braid[size][0]), med(braid[size][1])
-    ot, ob = med(ompi[size][0]), med(ompi[size][1])
+    bt, ot = med(braid[size]), med(ompi[size])
+    bb, ob = busbw(size, bt), busbw(size, ot)
     tr = f'{ot / bt:.2f}x' if bt > 0 else '-'
     br = f'{bb / ob:.2f}x' if ob > 0 else '-'
-    print(f'| {human(size)} | {bt:.2f} | {bb:.3f} | {ot:.2f} | {ob:.3f} | {tr} | {br} |')
+    print(f'| {human(size)} | {bt:.2f} | {bb:.4g} | {ot:.2f} | {ob:.4g} | {tr} | {br} |')
 print()
 print('Ratios above 1 favour Braid. Targets (issue 2): time ratio >= 1 at 8 B, '
       'busbw ratio >= 2 at 128 MiB.')

@@ -19,9 +19,9 @@ struct TypeInfo {
 };
 // nccl-tests' names and order (-d all runs them in this order).
 constexpr TypeInfo kTypes[] = {
-    {"int8", braidInt8, 1},     {"uint8", braidUint8, 1},   {"int32", braidInt32, 4},
-    {"uint32", braidUint32, 4}, {"int64", braidInt64, 8},   {"uint64", braidUint64, 8},
-    {"half", braidFloat16, 2},  {"float", braidFloat32, 4}, {"double", braidFloat64, 8},
+    {"int8", braidInt8, 1},         {"uint8", braidUint8, 1},   {"int32", braidInt32, 4},
+    {"uint32", braidUint32, 4},     {"int64", braidInt64, 8},   {"uint64", braidUint64, 8},
+    {"half", braidFloat16, 2},      {"float", braidFloat32, 4}, {"double", braidFloat64, 8},
     {"bfloat16", braidBfloat16, 2},
 };
 // Accepted aliases for -d, besides the names above.
@@ -34,15 +34,22 @@ constexpr struct {
 constexpr struct {
   const char* name;
   braidRedOp_t op;
-} kOps[] = {{"sum", braidSum}, {"prod", braidProd}, {"max", braidMax}, {"min", braidMin},
+} kOps[] = {{"sum", braidSum},
+            {"prod", braidProd},
+            {"max", braidMax},
+            {"min", braidMin},
             {"avg", braidAvg}};
 
 const char* ToolName(Coll coll) {
   switch (coll) {
-    case Coll::kAllReduce: return "allreduce_perf";
-    case Coll::kAllGather: return "allgather_perf";
-    case Coll::kReduceScatter: return "reduce_scatter_perf";
-    case Coll::kBroadcast: return "broadcast_perf";
+    case Coll::kAllReduce:
+      return "allreduce_perf";
+    case Coll::kAllGather:
+      return "allgather_perf";
+    case Coll::kReduceScatter:
+      return "reduce_scatter_perf";
+    case Coll::kBroadcast:
+      return "broadcast_perf";
   }
   return "perf";
 }
@@ -83,10 +90,23 @@ bool ParseSize(const char* s, size_t* out) {
   if (end == s || errno != 0 || v < 0) return false;
   double mult = 1;
   switch (*end) {
-    case 'k': case 'K': mult = 1024.0; ++end; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; ++end; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; ++end; break;
-    default: break;
+    case 'k':
+    case 'K':
+      mult = 1024.0;
+      ++end;
+      break;
+    case 'm':
+    case 'M':
+      mult = 1024.0 * 1024;
+      ++end;
+      break;
+    case 'g':
+    case 'G':
+      mult = 1024.0 * 1024 * 1024;
+      ++end;
+      break;
+    default:
+      break;
   }
   if (*end == 'B' || *end == 'b') ++end;
   if (*end != '\0') return false;
@@ -124,20 +144,27 @@ const char* OpName(braidRedOp_t op) {
 }
 
 int ParseOptions(int argc, char** argv, Coll coll, bool print, Options* opts) {
-  static const option kLong[] = {
-      {"nthreads", required_argument, nullptr, 't'},  {"ngpus", required_argument, nullptr, 'g'},
-      {"minbytes", required_argument, nullptr, 'b'},  {"maxbytes", required_argument, nullptr, 'e'},
-      {"stepbytes", required_argument, nullptr, 'i'}, {"stepfactor", required_argument, nullptr, 'f'},
-      {"iters", required_argument, nullptr, 'n'},     {"agg_iters", required_argument, nullptr, 'm'},
-      {"warmup_iters", required_argument, nullptr, 'w'},
-      {"check", required_argument, nullptr, 'c'},     {"op", required_argument, nullptr, 'o'},
-      {"datatype", required_argument, nullptr, 'd'},  {"root", required_argument, nullptr, 'r'},
-      {"blocking", required_argument, nullptr, 'z'},  {"average", required_argument, nullptr, 'a'},
-      {"cudagraph", required_argument, nullptr, 'G'}, {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0}};
+  static const option kLong[] = {{"nthreads", required_argument, nullptr, 't'},
+                                 {"ngpus", required_argument, nullptr, 'g'},
+                                 {"minbytes", required_argument, nullptr, 'b'},
+                                 {"maxbytes", required_argument, nullptr, 'e'},
+                                 {"stepbytes", required_argument, nullptr, 'i'},
+                                 {"stepfactor", required_argument, nullptr, 'f'},
+                                 {"iters", required_argument, nullptr, 'n'},
+                                 {"agg_iters", required_argument, nullptr, 'm'},
+                                 {"warmup_iters", required_argument, nullptr, 'w'},
+                                 {"check", required_argument, nullptr, 'c'},
+                                 {"op", required_argument, nullptr, 'o'},
+                                 {"datatype", required_argument, nullptr, 'd'},
+                                 {"root", required_argument, nullptr, 'r'},
+                                 {"blocking", required_argument, nullptr, 'z'},
+                                 {"average", required_argument, nullptr, 'a'},
+                                 {"cudagraph", required_argument, nullptr, 'G'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
   auto fail = [&](const std::string& msg) {
-    if (print) std::fprintf(stderr, "%s: %s (see %s -h)\n", ToolName(coll), msg.c_str(),
-                            ToolName(coll));
+    if (print)
+      std::fprintf(stderr, "%s: %s (see %s -h)\n", ToolName(coll), msg.c_str(), ToolName(coll));
     return 2;
   };
   optind = 1;
@@ -148,7 +175,8 @@ int ParseOptions(int argc, char** argv, Coll coll, bool print, Options* opts) {
     long v = 0;
     const std::string arg = optarg ? optarg : "";
     switch (c) {
-      case 't': case 'g':
+      case 't':
+      case 'g':
         if (!ParseInt(optarg, 1, 1, &v))
           return fail(std::string("-") + static_cast<char>(c) + " " + arg +
                       ": Braid is CPU-only: one rank per process, so only 1 is accepted; run "
@@ -216,8 +244,7 @@ int ParseOptions(int argc, char** argv, Coll coll, bool print, Options* opts) {
         opts->ops.clear();
         for (const auto& o : kOps)
           if (arg == "all" || arg == o.name) opts->ops.push_back(o.op);
-        if (opts->ops.empty())
-          return fail("unknown op '" + arg + "' (sum prod max min avg all)");
+        if (opts->ops.empty()) return fail("unknown op '" + arg + "' (sum prod max min avg all)");
         break;
       }
       case 'h':
@@ -228,8 +255,7 @@ int ParseOptions(int argc, char** argv, Coll coll, bool print, Options* opts) {
     }
   }
   if (optind < argc) return fail(std::string("unexpected argument '") + argv[optind] + "'");
-  if (opts->min_bytes > opts->max_bytes)
-    return fail("-b (minbytes) is larger than -e (maxbytes)");
+  if (opts->min_bytes > opts->max_bytes) return fail("-b (minbytes) is larger than -e (maxbytes)");
   if (opts->step_factor <= 1 && opts->step_bytes == 0 && opts->min_bytes != opts->max_bytes)
     return fail("-i 0 with -f 1 would never reach -e");
   if (opts->step_factor > 1 && opts->min_bytes == 0)

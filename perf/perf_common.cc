@@ -31,8 +31,8 @@ void Check(braidResult_t r, const char* what) {
 
 // The rank a launcher gave this process (before the communicator exists), or null if none.
 const char* LauncherRank() {
-  const char* vars[] = {"BRAID_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
-                        "SLURM_PROCID"};
+  const char* vars[] = {"BRAID_RANK", "RANK",      "OMPI_COMM_WORLD_RANK",
+                        "PMI_RANK",   "PMIX_RANK", "SLURM_PROCID"};
   for (const char* v : vars)
     if (const char* value = std::getenv(v)) return value;
   return nullptr;
@@ -40,10 +40,13 @@ const char* LauncherRank() {
 
 double BusFactor(Coll coll, int n) {
   switch (coll) {
-    case Coll::kAllReduce: return 2.0 * (n - 1) / n;
+    case Coll::kAllReduce:
+      return 2.0 * (n - 1) / n;
     case Coll::kAllGather:
-    case Coll::kReduceScatter: return static_cast<double>(n - 1) / n;
-    case Coll::kBroadcast: return 1.0;
+    case Coll::kReduceScatter:
+      return static_cast<double>(n - 1) / n;
+    case Coll::kBroadcast:
+      return 1.0;
   }
   return 1.0;
 }
@@ -129,9 +132,12 @@ class Bench {
     size_t slice = p.count * TypeSize(p.type) * static_cast<size_t>(rank_);
     if (!in_place) return {send_, recv_};
     switch (coll_) {
-      case Coll::kAllGather: return {recv_ + slice, recv_};  // as NCCL: own slice of recvbuff
-      case Coll::kReduceScatter: return {recv_, recv_ + slice};
-      default: return {recv_, recv_};
+      case Coll::kAllGather:
+        return {recv_ + slice, recv_};  // as NCCL: own slice of recvbuff
+      case Coll::kReduceScatter:
+        return {recv_, recv_ + slice};
+      default:
+        return {recv_, recv_};
     }
   }
 
@@ -180,10 +186,14 @@ class Bench {
 
   const char* CollName() const {
     switch (coll_) {
-      case Coll::kAllReduce: return "braidAllReduce";
-      case Coll::kAllGather: return "braidAllGather";
-      case Coll::kReduceScatter: return "braidReduceScatter";
-      case Coll::kBroadcast: return "braidBroadcast";
+      case Coll::kAllReduce:
+        return "braidAllReduce";
+      case Coll::kAllGather:
+        return "braidAllGather";
+      case Coll::kReduceScatter:
+        return "braidReduceScatter";
+      case Coll::kBroadcast:
+        return "braidBroadcast";
     }
     return "?";
   }
@@ -225,8 +235,7 @@ class Bench {
       if (mine)
         std::fprintf(stderr, "rank %d: %s %s %s count %zu %s: %llu wrong elements\n", rank_,
                      CollName(), TypeName(p.type), OpName(p.op), p.count,
-                     in_place ? "in-place" : "out-of-place",
-                     static_cast<unsigned long long>(mine));
+                     in_place ? "in-place" : "out-of-place", static_cast<unsigned long long>(mine));
       Check(braidAllReduce(&mine, &r.wrong, 1, braidUint64, braidSum, comm_),
             "braidAllReduce(#wrong)");
     }
@@ -264,14 +273,16 @@ void PrintRanks(braidComm_t comm, int rank, int nranks) {
 }
 
 void PrintHeader() {
-  std::printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                       "
-              "in-place          \n", "", "", "", "", "");
+  std::printf(
+      "# %10s  %12s  %8s  %6s  %6s           out-of-place                       "
+      "in-place          \n",
+      "", "", "", "", "");
   std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s\n", "size",
-              "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time",
-              "algbw", "busbw", "#wrong");
+              "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw",
+              "busbw", "#wrong");
   std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s\n", "(B)",
-              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
-              "(GB/s)", "");
+              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)",
+              "");
 }
 
 }  // namespace
@@ -295,6 +306,7 @@ int PerfMain(int argc, char** argv, Coll coll) {
                  argv[0], argv[0]);
     return 2;
   }
+  g_rank = std::atoi(env_rank);  // for error messages until the communicator says
   braidComm_t comm = nullptr;
   Check(braidCommInitFromEnv(&comm), "braidCommInitFromEnv");
   int rank = 0, nranks = 0;
@@ -303,23 +315,25 @@ int PerfMain(int argc, char** argv, Coll coll) {
   g_rank = rank;
   if (coll == Coll::kBroadcast && opts.root >= nranks) {
     if (rank == 0)
-      std::fprintf(stderr, "%s: -r %d: root must be below the rank count %d\n", argv[0],
-                   opts.root, nranks);
+      std::fprintf(stderr, "%s: -r %d: root must be below the rank count %d\n", argv[0], opts.root,
+                   nranks);
     braidCommDestroy(comm);
     return 2;
   }
   if (rank == 0) {
     int version = 0;
     braidGetVersion(&version);
-    std::printf("# nThread 1 nGpus 1 minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d "
-                "iters: %d agg iters: 1 validation: %d graph: 0\n",
-                opts.min_bytes, opts.max_bytes,
-                opts.step_factor > 1 ? opts.step_factor : opts.step_bytes,
-                opts.step_factor > 1 ? "factor" : "bytes", opts.warmup, opts.iters, opts.check);
+    std::printf(
+        "# nThread 1 nGpus 1 minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d "
+        "iters: %d agg iters: 1 validation: %d graph: 0\n",
+        opts.min_bytes, opts.max_bytes, opts.step_factor > 1 ? opts.step_factor : opts.step_bytes,
+        opts.step_factor > 1 ? "factor" : "bytes", opts.warmup, opts.iters, opts.check);
     std::printf("# Braid %d.%d.%d: %d ranks, blocking: %d, time: %s\n", version / 10000,
                 version / 100 % 100, version % 100, nranks, opts.blocking,
-                opts.average == 0 ? "rank 0" : opts.average == 1 ? "average over ranks"
-                : opts.average == 2 ? "min over ranks" : "max over ranks");
+                opts.average == 0   ? "rank 0"
+                : opts.average == 1 ? "average over ranks"
+                : opts.average == 2 ? "min over ranks"
+                                    : "max over ranks");
   }
   PrintRanks(comm, rank, nranks);
   if (rank == 0) PrintHeader();

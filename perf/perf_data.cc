@@ -19,7 +19,8 @@ uint16_t FloatToHalf(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t a = x & 0x7fffffffu;
-  if (a >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
+  if (a >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0));
   if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to infinity
   if (a < 0x38800000u) {  // half subnormal (or zero): round(|f| * 2^24) to nearest even
     if (a < 0x33000000u) return static_cast<uint16_t>(sign);
@@ -61,17 +62,38 @@ struct Bf16 {
 template <typename F>
 void WithCodec(braidDataType_t type, F&& f) {
   switch (type) {
-    case braidInt8: f(Plain<int8_t>{}); break;
-    case braidUint8: f(Plain<uint8_t>{}); break;
-    case braidInt32: f(Plain<int32_t>{}); break;
-    case braidUint32: f(Plain<uint32_t>{}); break;
-    case braidInt64: f(Plain<int64_t>{}); break;
-    case braidUint64: f(Plain<uint64_t>{}); break;
-    case braidFloat16: f(Half{}); break;
-    case braidFloat32: f(Plain<float>{}); break;
-    case braidFloat64: f(Plain<double>{}); break;
-    case braidBfloat16: f(Bf16{}); break;
-    default: break;
+    case braidInt8:
+      f(Plain<int8_t>{});
+      break;
+    case braidUint8:
+      f(Plain<uint8_t>{});
+      break;
+    case braidInt32:
+      f(Plain<int32_t>{});
+      break;
+    case braidUint32:
+      f(Plain<uint32_t>{});
+      break;
+    case braidInt64:
+      f(Plain<int64_t>{});
+      break;
+    case braidUint64:
+      f(Plain<uint64_t>{});
+      break;
+    case braidFloat16:
+      f(Half{});
+      break;
+    case braidFloat32:
+      f(Plain<float>{});
+      break;
+    case braidFloat64:
+      f(Plain<double>{});
+      break;
+    case braidBfloat16:
+      f(Bf16{});
+      break;
+    default:
+      break;
   }
 }
 
@@ -82,25 +104,38 @@ bool IsUnsigned(braidDataType_t t) {
 // Largest sum that stays exact (and clear of overflow) in the type.
 int64_t SumLimit(braidDataType_t t) {
   switch (t) {
-    case braidInt8: return 100;
-    case braidUint8: return 200;
-    case braidFloat16: return 2048;
-    case braidBfloat16: return 256;
-    default: return 1 << 20;
+    case braidInt8:
+      return 100;
+    case braidUint8:
+      return 200;
+    case braidFloat16:
+      return 2048;
+    case braidBfloat16:
+      return 256;
+    default:
+      return 1 << 20;
   }
 }
 
 // Most factors of 2 a product may hold exactly.
 int64_t MaxTwos(braidDataType_t t) {
   switch (t) {
-    case braidInt8: return 6;
-    case braidUint8: return 7;
-    case braidFloat16: return 15;
-    case braidInt32: return 30;
-    case braidUint32: return 31;
-    case braidInt64: return 62;
-    case braidUint64: return 63;
-    default: return 100;
+    case braidInt8:
+      return 6;
+    case braidUint8:
+      return 7;
+    case braidFloat16:
+      return 15;
+    case braidInt32:
+      return 30;
+    case braidUint32:
+      return 31;
+    case braidInt64:
+      return 62;
+    case braidUint64:
+      return 63;
+    default:
+      return 100;
   }
 }
 
@@ -127,22 +162,39 @@ struct Gen {
         period = std::max<int64_t>(3, (n + twos - 1) / twos);
         break;
       }
-      case braidMax: kind = Kind::kMax; shift = uns ? 0 : 8; break;
-      case braidMin: kind = Kind::kMin; shift = uns ? 0 : 8; break;
-      case braidAvg: kind = Kind::kAvg; m = std::min<int64_t>(4, limit / (n * n) + 1); break;
-      default: kind = Kind::kSum; m = std::min<int64_t>(4, limit / n + 1); break;
+      case braidMax:
+        kind = Kind::kMax;
+        shift = uns ? 0 : 8;
+        break;
+      case braidMin:
+        kind = Kind::kMin;
+        shift = uns ? 0 : 8;
+        break;
+      case braidAvg:
+        kind = Kind::kAvg;
+        m = std::min<int64_t>(4, limit / (n * n) + 1);
+        break;
+      default:
+        kind = Kind::kSum;
+        m = std::min<int64_t>(4, limit / n + 1);
+        break;
     }
   }
 
   int64_t V(int64_t r, uint64_t j) const {
     uint64_t ur = static_cast<uint64_t>(r);
     switch (kind) {
-      case Kind::kCopy: return static_cast<int64_t>((j * 7 + ur * 13) % 100) - shift;
-      case Kind::kSum: return static_cast<int64_t>((j * 7 + ur * 3) % static_cast<uint64_t>(m));
-      case Kind::kAvg: return n * static_cast<int64_t>((j * 7 + ur * 3) % static_cast<uint64_t>(m));
-      case Kind::kProd: return (j + ur) % static_cast<uint64_t>(period) == 0 ? 2 : 1;
+      case Kind::kCopy:
+        return static_cast<int64_t>((j * 7 + ur * 13) % 100) - shift;
+      case Kind::kSum:
+        return static_cast<int64_t>((j * 7 + ur * 3) % static_cast<uint64_t>(m));
+      case Kind::kAvg:
+        return n * static_cast<int64_t>((j * 7 + ur * 3) % static_cast<uint64_t>(m));
+      case Kind::kProd:
+        return (j + ur) % static_cast<uint64_t>(period) == 0 ? 2 : 1;
       case Kind::kMax:
-      case Kind::kMin: return static_cast<int64_t>((j * 5 + ur * 3) % 16) - shift;
+      case Kind::kMin:
+        return static_cast<int64_t>((j * 5 + ur * 3) % 16) - shift;
     }
     return 0;
   }
@@ -152,11 +204,21 @@ struct Gen {
     for (int64_t q = 1; q < n; ++q) {
       int64_t v = V(q, j);
       switch (kind) {
-        case Kind::kSum: case Kind::kAvg: acc += v; break;
-        case Kind::kProd: acc *= v; break;
-        case Kind::kMax: acc = std::max(acc, v); break;
-        case Kind::kMin: acc = std::min(acc, v); break;
-        case Kind::kCopy: break;
+        case Kind::kSum:
+        case Kind::kAvg:
+          acc += v;
+          break;
+        case Kind::kProd:
+          acc *= v;
+          break;
+        case Kind::kMax:
+          acc = std::max(acc, v);
+          break;
+        case Kind::kMin:
+          acc = std::min(acc, v);
+          break;
+        case Kind::kCopy:
+          break;
       }
     }
     return kind == Kind::kAvg ? acc / n : acc;
@@ -187,10 +249,18 @@ uint64_t CountWrong(const Pattern& p, const void* result, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       int64_t expected;
       switch (p.coll) {
-        case Coll::kAllReduce: expected = g.Reduced(i); break;
-        case Coll::kReduceScatter: expected = g.Reduced(p.rank * p.count + i); break;
-        case Coll::kAllGather: expected = g.V(static_cast<int64_t>(i / p.count), i % p.count); break;
-        default: expected = g.V(p.root, i); break;
+        case Coll::kAllReduce:
+          expected = g.Reduced(i);
+          break;
+        case Coll::kReduceScatter:
+          expected = g.Reduced(p.rank * p.count + i);
+          break;
+        case Coll::kAllGather:
+          expected = g.V(static_cast<int64_t>(i / p.count), i % p.count);
+          break;
+        default:
+          expected = g.V(p.root, i);
+          break;
       }
       wrong += differs(in[i], C::Enc(expected));
     }

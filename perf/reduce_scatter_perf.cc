@@ -1,4 +1,5 @@
-// reduce_scatter_perf: nccl-tests' reduce_scatter_perf for Braid (flags and columns: perf_common.h, -h).
+// reduce_scatter_perf: nccl-tests' reduce_scatter_perf for Braid (flags and columns: perf_common.h,
+// -h).
 #include "perf_common.h"
 
 int main(int argc, char** argv) {

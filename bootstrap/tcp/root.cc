@@ -31,13 +31,15 @@ absl::StatusOr<ScopedFd> Listen(const SocketAddress& address, const std::string&
     std::string what = absl::StrCat("bind the bootstrap root to ", where);
     if (err == EADDRINUSE) {
       return SystemError(what, err,
-                         absl::StrCat("port ", port, " is taken by another process (another job, "
+                         absl::StrCat("port ", port,
+                                      " is taken by another process (another job, "
                                       "or an earlier run still holding it; `ss -ltnp` shows "
                                       "which). Choose a free port in BRAID_ROOT or MASTER_PORT"));
     }
     if (err == EADDRNOTAVAIL) {
       return SystemError(what, err,
-                         absl::StrCat(shown_host, " is not an address of this machine; the root "
+                         absl::StrCat(shown_host,
+                                      " is not an address of this machine; the root "
                                       "runs on rank 0, so BRAID_ROOT/MASTER_ADDR must name "
                                       "rank 0's host"));
     }
@@ -70,8 +72,7 @@ absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint
                                               const RootOptions& options) {
   if (!secret.empty() && secret.size() != kSecretBytes) {
     return MakeError(absl::StatusCode::kInvalidArgument, "start the bootstrap root",
-                     absl::StrCat("secret must be ", kSecretBytes, " bytes, got ",
-                                  secret.size()));
+                     absl::StrCat("secret must be ", kSecretBytes, " bytes, got ", secret.size()));
   }
   std::string advertised;
   std::string listen_host = bind_host;
@@ -82,8 +83,8 @@ absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint
   }
   BRAID_ASSIGN_OR_RETURN(SocketAddress address, ResolveAddress(listen_host, port, true));
   if (advertised.empty()) advertised = NumericHost(address.get());
-  BRAID_ASSIGN_OR_RETURN(ScopedFd fd, Listen(address, bind_host.empty() ? listen_host : bind_host,
-                                             port));
+  BRAID_ASSIGN_OR_RETURN(ScopedFd fd,
+                         Listen(address, bind_host.empty() ? listen_host : bind_host, port));
   SocketAddress bound;
   bound.length = sizeof(bound.storage);
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound.storage), &bound.length) != 0) {
@@ -113,8 +114,7 @@ absl::StatusOr<UniqueId> StartRoot(const std::string& bind_host, uint16_t port) 
 
 absl::StatusOr<UniqueId> StartRoot(const std::string& bind_host, uint16_t port,
                                    std::span<const std::byte> secret) {
-  return bootstrap::StartRootWithOptions(bind_host, port, secret,
-                                         bootstrap::DefaultRootOptions());
+  return bootstrap::StartRootWithOptions(bind_host, port, secret, bootstrap::DefaultRootOptions());
 }
 
 }  // namespace braid

@@ -1,7 +1,6 @@
-// The rendezvous root's server: a poll loop over the listening socket and every connection. Unauthenticated connections are cheap to drop (small frame limits, a
-// handshake timeout), so garbage or silent peers never disturb the rendezvous of real ranks.
-#include "bootstrap/tcp/root.h"
-
+// The rendezvous root's server: a poll loop over the listening socket and every connection.
+// Unauthenticated connections are cheap to drop (small frame limits, a handshake timeout), so
+// garbage or silent peers never disturb the rendezvous of real ranks.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bootstrap/tcp/root.h"
 #include "bootstrap/tcp/socket.h"
 #include "bootstrap/tcp/wire.h"
 #include "core/status.h"
@@ -171,9 +171,12 @@ void RootServer::AcceptAll() {
 
 size_t RootServer::MaxPayload(const Conn& c) const {
   switch (c.phase) {
-    case Phase::kAwaitProof: return 8;
-    case Phase::kAwaitHello: return 12 + kMaxHostnameBytes;
-    case Phase::kJoined: return 16 + kMaxBlobBytes;
+    case Phase::kAwaitProof:
+      return 8;
+    case Phase::kAwaitHello:
+      return 12 + kMaxHostnameBytes;
+    case Phase::kJoined:
+      return 16 + kMaxBlobBytes;
   }
   return 0;
 }
@@ -209,8 +212,8 @@ void RootServer::ReadFrom(Conn& c) {
 
 void RootServer::Flush(Conn& c) {
   while (c.pending_output()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_offset, c.out.size() - c.out_offset,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(c.fd.get(), c.out.data() + c.out_offset, c.out.size() - c.out_offset, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_offset += static_cast<size_t>(n);
       continue;
@@ -241,9 +244,9 @@ void RootServer::CheckTimers(Clock::time_point now) {
     }
   }
   if (!complete_ && !failed_ && nranks_ > 0 && now >= rendezvous_deadline_) {
-    FailAll(absl::StrCat("the bootstrap root timed out after ",
-                         DescribeSeconds(options_.timeout), " waiting for ", MissingRanks(false),
-                         " of ", nranks_, " to join. Remedy: start every rank with the same "
+    FailAll(absl::StrCat("the bootstrap root timed out after ", DescribeSeconds(options_.timeout),
+                         " waiting for ", MissingRanks(false), " of ", nranks_,
+                         " to join. Remedy: start every rank with the same "
                          "unique id (or BRAID_ROOT) and world size; look for a rank that failed "
                          "earlier; raise BRAID_TIMEOUT if ranks start slowly"));
   } else if (!complete_ && nranks_ == 0 && now >= rendezvous_deadline_) {
@@ -370,8 +373,9 @@ void RootServer::HandleProof(Conn& c, const Frame& frame) {
   }
   // The comparison runs over a fixed-size integer; its timing does not leak the secret.
   if (proof != ComputeProof(secret_, c.nonce)) {
-    Refuse(c, "wrong secret: this rank's unique id does not belong to the rendezvous served "
-              "at this address (an id from another job or run?)");
+    Refuse(c,
+           "wrong secret: this rank's unique id does not belong to the rendezvous served "
+           "at this address (an id from another job or run?)");
     return;
   }
   c.phase = Phase::kAwaitHello;
@@ -411,14 +415,13 @@ void RootServer::HandleHello(Conn& c, const Frame& frame) {
     return;
   }
   if (by_rank_[rank] != nullptr || gone_rank_[rank]) {
-    Refuse(c, absl::StrCat("duplicate rank: rank ", rank, " already joined from host ",
-                           hosts_[rank], "; every rank must use a distinct rank number in 0..",
-                           nranks_ - 1));
+    Refuse(c,
+           absl::StrCat("duplicate rank: rank ", rank, " already joined from host ", hosts_[rank],
+                        "; every rank must use a distinct rank number in 0..", nranks_ - 1));
     return;
   }
   if (complete_) {
-    Refuse(c, absl::StrCat("the rendezvous is already complete (all ", nranks_,
-                           " ranks joined)"));
+    Refuse(c, absl::StrCat("the rendezvous is already complete (all ", nranks_, " ranks joined)"));
     return;
   }
   c.phase = Phase::kJoined;

@@ -40,8 +40,7 @@ bool IsWildcardHost(absl::string_view host) {
   return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
 }
 
-absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t port,
-                                             bool passive) {
+absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t port, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -52,8 +51,7 @@ absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t p
   if (passive && node == nullptr) hints.ai_family = AF_INET;
   int rc = ::getaddrinfo(node, service.c_str(), &hints, &result);
   if (rc != 0 || result == nullptr) {
-    return MakeError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("resolve host '", host, "'"),
+    return MakeError(absl::StatusCode::kInvalidArgument, absl::StrCat("resolve host '", host, "'"),
                      rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc),
                      "use a numeric address or a host name this machine can resolve");
   }
@@ -125,8 +123,8 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration) {
 namespace {
 
 bool Retryable(int err) {
-  return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH ||
-         err == ENETUNREACH || err == ECONNRESET || err == EAGAIN || err == ECONNABORTED;
+  return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
+         err == ECONNRESET || err == EAGAIN || err == ECONNABORTED;
 }
 
 // One connect attempt bounded by `deadline`. Returns the errno of the failure, 0 on success.
@@ -154,8 +152,8 @@ int ConnectOnce(const SocketAddress& address, Deadline deadline, ScopedFd* out) 
 
 }  // namespace
 
-absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port,
-                                          Deadline deadline, absl::string_view remedy) {
+absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
+                                          absl::string_view remedy) {
   const std::string where = FormatHostPort(host, port);
   const auto budget = deadline.remaining();
   absl::StatusOr<SocketAddress> address = ResolveAddress(host, port, /*passive=*/false);
@@ -184,8 +182,7 @@ absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port
   return MakeError(absl::StatusCode::kDeadlineExceeded,
                    absl::StrCat("could not reach the bootstrap root at ", where, " within ",
                                 DescribeSeconds(budget)),
-                   absl::StrCat("last error: ",
-                                last_error ? std::strerror(last_error) : "none"),
+                   absl::StrCat("last error: ", last_error ? std::strerror(last_error) : "none"),
                    remedy);
 }
 
@@ -198,10 +195,10 @@ absl::Status WaitReady(int fd, short events, Deadline deadline, absl::string_vie
     pollfd p{fd, events, 0};
     int rc = ::poll(&p, 1, deadline.remaining_ms(1000));
     if (rc > 0) return absl::OkStatus();
-    if (rc < 0 && errno != EINTR) return SystemError(absl::StrCat("poll while ", verb, what), errno);
+    if (rc < 0 && errno != EINTR)
+      return SystemError(absl::StrCat("poll while ", verb, what), errno);
     if (rc == 0 && deadline.expired()) {
-      return MakeError(absl::StatusCode::kDeadlineExceeded, absl::StrCat(verb, what),
-                       "timed out");
+      return MakeError(absl::StatusCode::kDeadlineExceeded, absl::StrCat(verb, what), "timed out");
     }
   }
 }

@@ -52,8 +52,7 @@ struct SocketAddress {
 std::string FormatHostPort(absl::string_view host, uint16_t port);
 
 // Resolves `host` (numeric or a name; "" = wildcard when `passive`) to its first address.
-absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t port,
-                                             bool passive);
+absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, uint16_t port, bool passive);
 
 // The numeric host of `address` ("10.0.0.1", "fe80::1"), and its port.
 std::string NumericHost(const sockaddr* address);
@@ -71,8 +70,8 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration);
 // Connects to host:port, retrying refused/unreachable attempts with a small backoff until
 // `deadline`. The returned socket is non-blocking with TCP_NODELAY. On timeout the error names
 // the address and the last failure, with `remedy`.
-absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port,
-                                          Deadline deadline, absl::string_view remedy);
+absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
+                                          absl::string_view remedy);
 
 // Deadline-bounded I/O on a non-blocking socket. `what` names the exchange for messages,
 // e.g. "the challenge from the bootstrap root at 10.0.0.1:29500". A peer that closes reports

@@ -69,8 +69,8 @@ class TcpBootstrap final : public Bootstrap {
 };
 
 absl::StatusOr<std::vector<Blob>> TcpBootstrap::AllGather(const Blob& mine, Deadline deadline) {
-  const std::string what = absl::StrCat(me_, ": bootstrap AllGather round ", round_,
-                                        " through the root at ", root_);
+  const std::string what =
+      absl::StrCat(me_, ": bootstrap AllGather round ", round_, " through the root at ", root_);
   if (!fd_.valid()) {
     return MakeError(absl::StatusCode::kFailedPrecondition, what,
                      "the bootstrap connection is closed (Close() was called or an earlier "
@@ -89,8 +89,8 @@ absl::StatusOr<std::vector<Blob>> TcpBootstrap::AllGather(const Blob& mine, Dead
   const size_t max_reply =
       std::min<size_t>(bootstrap::kMaxGatherResultBytes,
                        12 + static_cast<size_t>(nranks_) * (bootstrap::kMaxBlobBytes + 4));
-  absl::StatusOr<bootstrap::Frame> reply = bootstrap::ReceiveFrame(
-      fd_.get(), max_reply, deadline, "the bootstrap AllGather result");
+  absl::StatusOr<bootstrap::Frame> reply =
+      bootstrap::ReceiveFrame(fd_.get(), max_reply, deadline, "the bootstrap AllGather result");
   if (!reply.ok()) {
     if (reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
       return Broken(MakeError(absl::StatusCode::kDeadlineExceeded, what,
@@ -139,16 +139,16 @@ void TcpBootstrap::Close() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, int rank,
-                                                           int nranks, Deadline deadline) {
+absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, int rank, int nranks,
+                                                           Deadline deadline) {
   const std::string host = LocalHostname();
   const std::string me = DescribeRank(rank, host);
   const std::string root = bootstrap::FormatHostPort(id.root_host, id.root_port);
   const std::string what = absl::StrCat(me, ": join the bootstrap root at ", root);
   if (nranks < 1 || nranks > bootstrap::kMaxRanks || rank < 0 || rank >= nranks) {
-    return MakeError(absl::StatusCode::kInvalidArgument, what,
-                     absl::StrCat("rank ", rank, " / nranks ", nranks,
-                                  " is invalid; need 0 <= rank < nranks"));
+    return MakeError(
+        absl::StatusCode::kInvalidArgument, what,
+        absl::StrCat("rank ", rank, " / nranks ", nranks, " is invalid; need 0 <= rank < nranks"));
   }
   if (id.secret.size() != bootstrap::kSecretBytes || id.root_port == 0) {
     return MakeError(absl::StatusCode::kInvalidArgument, what,
@@ -163,17 +163,17 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, i
   }
   ScopedFd fd = std::move(*connected);
 
-  absl::StatusOr<bootstrap::Frame> challenge = bootstrap::ReceiveFrame(
-      fd.get(), bootstrap::kNonceBytes, deadline, "the challenge");
+  absl::StatusOr<bootstrap::Frame> challenge =
+      bootstrap::ReceiveFrame(fd.get(), bootstrap::kNonceBytes, deadline, "the challenge");
   if (!challenge.ok() || challenge->type != MessageType::kChallenge ||
       challenge->payload.size() != bootstrap::kNonceBytes) {
-    return MakeError(absl::StatusCode::kUnavailable, what,
-                     absl::StrCat("the service at that address did not answer like a Braid "
-                                  "bootstrap root (",
-                                  challenge.ok() ? "unexpected first message"
-                                                 : challenge.status().message(),
-                                  ")"),
-                     "check BRAID_ROOT/MASTER_PORT: another service may listen on that port");
+    return MakeError(
+        absl::StatusCode::kUnavailable, what,
+        absl::StrCat("the service at that address did not answer like a Braid "
+                     "bootstrap root (",
+                     challenge.ok() ? "unexpected first message" : challenge.status().message(),
+                     ")"),
+        "check BRAID_ROOT/MASTER_PORT: another service may listen on that port");
   }
   WireWriter proof;
   proof.U64(bootstrap::ComputeProof(id.secret, challenge->payload));
@@ -185,8 +185,7 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, i
   absl::Status sent = bootstrap::WriteFully(fd.get(), out, deadline, "the handshake");
   if (!sent.ok()) return MakeError(sent.code(), what, sent.message(), kReachRemedy);
 
-  const size_t max_welcome =
-      4 + static_cast<size_t>(nranks) * (4 + bootstrap::kMaxHostnameBytes);
+  const size_t max_welcome = 4 + static_cast<size_t>(nranks) * (4 + bootstrap::kMaxHostnameBytes);
   absl::StatusOr<bootstrap::Frame> reply = bootstrap::ReceiveFrame(
       fd.get(), std::max(max_welcome, bootstrap::kMaxErrorBytes + 4), deadline, "the welcome");
   if (!reply.ok()) {
@@ -217,9 +216,9 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, i
     ok = reader.String(bootstrap::kMaxHostnameBytes, &hosts.back());
   }
   if (!ok || !reader.AtEnd()) {
-    return MakeError(absl::StatusCode::kDataLoss, what,
-                     absl::StrCat("malformed ", bootstrap::MessageTypeName(reply->type),
-                                  " from the root"));
+    return MakeError(
+        absl::StatusCode::kDataLoss, what,
+        absl::StrCat("malformed ", bootstrap::MessageTypeName(reply->type), " from the root"));
   }
   return std::unique_ptr<Bootstrap>(
       new TcpBootstrap(std::move(fd), root, me, rank, nranks, std::move(hosts)));

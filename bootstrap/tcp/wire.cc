@@ -45,8 +45,8 @@ absl::StatusOr<Header> DecodeHeader(const std::byte* p, size_t max_payload) {
   if (GetLe(p + 6, 2) != 0) return BadBytes("non-zero reserved header bits");
   uint32_t length = static_cast<uint32_t>(GetLe(p + 8, 4));
   if (length > max_payload) {
-    return BadBytes(absl::StrCat(MessageTypeName(static_cast<MessageType>(type)), " of ",
-                                 length, " bytes exceeds the limit of ", max_payload));
+    return BadBytes(absl::StrCat(MessageTypeName(static_cast<MessageType>(type)), " of ", length,
+                                 " bytes exceeds the limit of ", max_payload));
   }
   return Header{static_cast<MessageType>(type), length};
 }
@@ -54,24 +54,42 @@ absl::StatusOr<Header> DecodeHeader(const std::byte* p, size_t max_payload) {
 uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
 void SipRound(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) {
-  v0 += v1; v1 = Rotl(v1, 13); v1 ^= v0; v0 = Rotl(v0, 32);
-  v2 += v3; v3 = Rotl(v3, 16); v3 ^= v2;
-  v0 += v3; v3 = Rotl(v3, 21); v3 ^= v0;
-  v2 += v1; v1 = Rotl(v1, 17); v1 ^= v2; v2 = Rotl(v2, 32);
+  v0 += v1;
+  v1 = Rotl(v1, 13);
+  v1 ^= v0;
+  v0 = Rotl(v0, 32);
+  v2 += v3;
+  v3 = Rotl(v3, 16);
+  v3 ^= v2;
+  v0 += v3;
+  v3 = Rotl(v3, 21);
+  v3 ^= v0;
+  v2 += v1;
+  v1 = Rotl(v1, 17);
+  v1 ^= v2;
+  v2 = Rotl(v2, 32);
 }
 
 }  // namespace
 
 absl::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kChallenge: return "challenge";
-    case MessageType::kProof: return "proof";
-    case MessageType::kHello: return "hello";
-    case MessageType::kWelcome: return "welcome";
-    case MessageType::kError: return "error";
-    case MessageType::kGather: return "gather";
-    case MessageType::kGatherResult: return "gather result";
-    case MessageType::kBye: return "bye";
+    case MessageType::kChallenge:
+      return "challenge";
+    case MessageType::kProof:
+      return "proof";
+    case MessageType::kHello:
+      return "hello";
+    case MessageType::kWelcome:
+      return "welcome";
+    case MessageType::kError:
+      return "error";
+    case MessageType::kGather:
+      return "gather";
+    case MessageType::kGatherResult:
+      return "gather result";
+    case MessageType::kBye:
+      return "bye";
   }
   return "unknown";
 }

@@ -211,6 +211,21 @@ TEST_P(Conformance, ReceivePostedAfterArrival) {
   }));
 }
 
+TEST(Registry, ChooseTransportHonoursBraidTransport) {
+  Config config;
+  auto best = ChooseTransport(config);
+  ASSERT_TRUE(best.ok()) << best.status();
+  config.transport = "tcp";
+  auto forced = ChooseTransport(config);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ((*forced)->name, "tcp");
+  config.transport = "carrier-pigeon";
+  auto unknown = ChooseTransport(config);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(unknown.status().message()).find("tcp"), std::string::npos)
+      << unknown.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTransports, Conformance, ::testing::ValuesIn(UsableTransports()),
                          [](const auto& info) { return info.param; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Conformance);

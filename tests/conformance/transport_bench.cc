@@ -1,6 +1,7 @@
 // Transport micro-benchmark (not a test): two forked ranks over a registered transport.
 // Ping-pong latency for 8 B and bandwidth (ping-pong, one direction at a time) from 1 MiB to
-// 128 MiB. Usage: transport_bench [transport=tcp] [streams=0] [min_stripe_bytes=524288]
+// 128 MiB. Usage:
+//   transport_bench [transport=tcp] [streams=0] [min_stripe_bytes=524288] [max_bytes=128Mi]
 #include <poll.h>
 
 #include <chrono>
@@ -15,12 +16,18 @@ using namespace braid::conformance;
 
 namespace {
 
-// Busy-polls progress (latency mode, like the engine's spin phase).
+// Waits like the progress engine: spins on progress() for 50 us, then sleeps on wait_fd.
 absl::Status Spin(ChildEnv& env, const RequestPtr& a, const RequestPtr& b) {
   auto deadline = Deadline::After(std::chrono::seconds(60));
+  auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
   while (!(a->done() && b->done())) {
     BRAID_RETURN_IF_ERROR(env.transport->progress());
+    if (a->done() && b->done()) break;
     if (deadline.expired()) return absl::DeadlineExceededError("bench stuck");
+    if (std::chrono::steady_clock::now() > spin_until) {
+      pollfd pfd{env.transport->wait_fd(), POLLIN, 0};
+      poll(&pfd, 1, 100);
+    }
   }
   BRAID_RETURN_IF_ERROR(a->status());
   return b->status();
@@ -53,13 +60,14 @@ int main(int argc, char** argv) {
   std::string transport = argc > 1 ? argv[1] : "tcp";
   int streams = argc > 2 ? std::atoi(argv[2]) : 0;
   size_t stripe = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 512 * 1024;
+  static size_t max_size = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : (128u << 20);
   auto outcomes = RunRanks(
       transport, 2,
       [](ChildEnv& env) -> absl::Status {
         double t = 0;
         BRAID_RETURN_IF_ERROR(PingPong(env, 8, 20000, &t));
         if (env.context.rank == 0) std::printf("%12s %10.2f us one-way latency\n", "8 B", t * 1e6);
-        for (size_t size = 1u << 20; size <= (128u << 20); size *= 2) {
+        for (size_t size = 1u << 20; size <= max_size; size *= 2) {
           int iters = static_cast<int>(std::max<size_t>(4, (1u << 30) / size));
           BRAID_RETURN_IF_ERROR(PingPong(env, size, iters, &t));
           if (env.context.rank == 0) {

@@ -1,5 +1,8 @@
-// Bootstrap: unique id encoding, the wire codec, and real multi-process rendezvous through a
-// root over loopback sockets (forked ranks), including hostile and broken peers.
+// Bootstrap: real multi-process rendezvous through a root over loopback sockets (forked ranks),
+// including hostile and broken peers. The id and wire encodings: bootstrap_wire_test.cc.
+#include "bootstrap/bootstrap.h"
+
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,15 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "bootstrap/bootstrap.h"
 #include "bootstrap/tcp/root.h"
 #include "bootstrap/tcp/socket.h"
 #include "bootstrap/tcp/wire.h"
@@ -87,7 +89,8 @@ Blob MakeBlob(int rank, int round) {
   size_t size = static_cast<size_t>(rank) * 1000 + static_cast<size_t>(round) * 37;
   if (round == 2 && rank == 1) size = bootstrap::kMaxBlobBytes;  // exactly the limit.
   Blob blob(size);
-  for (size_t i = 0; i < size; ++i) blob[i] = static_cast<std::byte>((i * 31 + rank * 7 + round) & 0xff);
+  for (size_t i = 0; i < size; ++i)
+    blob[i] = static_cast<std::byte>((i * 31 + rank * 7 + round) & 0xff);
   return blob;
 }
 
@@ -210,8 +213,8 @@ TEST(Bootstrap, GarbageSilentAndOversizedPeersDoNotDisturb) {
   huge[11] = std::byte{0x40};  // claims a 1 GiB proof.
   ASSERT_EQ(::send(oversized.get(), huge.data(), huge.size(), MSG_NOSIGNAL), 12);
   bootstrap::ScopedFd truncated = RawConnect(*id);
-  std::vector<std::byte> proof = bootstrap::EncodeFrame(
-      bootstrap::MessageType::kProof, bootstrap::WireWriter().U64(42).data());
+  std::vector<std::byte> proof = bootstrap::EncodeFrame(bootstrap::MessageType::kProof,
+                                                        bootstrap::WireWriter().U64(42).data());
   ASSERT_EQ(::send(truncated.get(), proof.data(), 15, MSG_NOSIGNAL), 15);
 
   ExpectAllOk(RunRendezvous(*id, 3));
@@ -262,20 +265,47 @@ TEST(Bootstrap, DuplicateRankIsRejected) {
 TEST(Bootstrap, InconsistentRankCountIsRejected) {
   auto id = StartRoot("127.0.0.1", 0);
   ASSERT_TRUE(id.ok()) << id.status();
-  std::unique_ptr<Bootstrap> first;
-  std::thread t([&] {
-    auto b = Bootstrap::Join(*id, 0, 2, Deadline::After(30s));
-    if (b.ok()) first = std::move(*b);
-  });
-  // Wait until rank 0 is surely registered; then a rank claiming nranks=3 is refused.
-  std::this_thread::sleep_for(300ms);
-  auto wrong = Bootstrap::Join(*id, 1, 3, Deadline::After(10s));
-  ASSERT_FALSE(wrong.ok());
-  EXPECT_THAT(wrong.status().message(), HasSubstr("every rank must pass the same nranks"));
-  auto right = Bootstrap::Join(*id, 1, 2, Deadline::After(10s));
-  ASSERT_TRUE(right.ok()) << right.status();
-  t.join();
-  EXPECT_NE(first, nullptr);
+  // Rank 0 says nranks=2, rank 1 says nranks=3: whichever arrives second is refused, whatever
+  // the timing; then the missing ranks of the winner's world complete the rendezvous.
+  struct Claim {
+    int rank, nranks;
+    absl::StatusOr<std::unique_ptr<Bootstrap>> result = absl::UnknownError("pending");
+    std::atomic<bool> done{false};
+  };
+  Claim claims[2] = {{0, 2}, {1, 3}};
+  std::vector<std::thread> threads;
+  for (Claim& c : claims) {
+    threads.emplace_back([&id, &c] {
+      c.result = Bootstrap::Join(*id, c.rank, c.nranks, Deadline::After(30s));
+      c.done = true;
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!claims[0].done && !claims[1].done && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const int loser = claims[0].done ? 0 : 1;
+  ASSERT_TRUE(claims[loser].done);
+  ASSERT_FALSE(claims[loser].result.ok());
+  EXPECT_THAT(claims[loser].result.status().message(),
+              HasSubstr("every rank must pass the same nranks"));
+  const Claim& winner = claims[1 - loser];
+  std::vector<std::unique_ptr<Bootstrap>> others;
+  std::vector<std::thread> completers;
+  std::mutex mutex;
+  for (int r = 0; r < winner.nranks; ++r) {
+    if (r == winner.rank) continue;
+    completers.emplace_back([&, r] {
+      auto b = Bootstrap::Join(*id, r, winner.nranks, Deadline::After(30s));
+      EXPECT_TRUE(b.ok()) << b.status();
+      std::lock_guard<std::mutex> lock(mutex);
+      if (b.ok()) others.push_back(std::move(*b));
+    });
+  }
+  for (auto& t : completers) t.join();
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(winner.result.ok()) << winner.result.status();
+  EXPECT_EQ((*winner.result)->hosts().size(), static_cast<size_t>(winner.nranks));
 }
 
 TEST(Bootstrap, JoinWithoutRootTimesOutWithinDeadline) {
@@ -291,7 +321,7 @@ TEST(Bootstrap, JoinWithoutRootTimesOutWithinDeadline) {
   EXPECT_THAT(b.status().message(),
               HasSubstr("Remedy: check BRAID_ROOT/MASTER_ADDR and that rank 0 is running"));
   EXPECT_GE(took, 900ms);
-  EXPECT_LT(took, 1600ms);
+  EXPECT_LT(took, 2500ms);  // generous: CI machines are busy.
 }
 
 TEST(Bootstrap, RanksMayStartBeforeTheRootListens) {
@@ -401,15 +431,18 @@ TEST(Bootstrap, RootThreadExitsOnceEveryRankClosed) {
 }
 
 TEST(Bootstrap, ProcessMayExitWhileRootIsAlive) {
-  auto results = ForkEach(1, [](int) -> std::string {
-    auto id = StartRoot("127.0.0.1", 0);
-    if (!id.ok()) return std::string(id.status().message());
-    // A rank joined and waiting keeps the root busy; exit() runs static destructors meanwhile.
-    UniqueId copy = *id;
-    std::thread([copy] { (void)Bootstrap::Join(copy, 0, 2, Deadline::After(30s)); }).detach();
-    std::this_thread::sleep_for(100ms);
-    std::exit(0);
-  }, 10s);
+  auto results = ForkEach(
+      1,
+      [](int) -> std::string {
+        auto id = StartRoot("127.0.0.1", 0);
+        if (!id.ok()) return std::string(id.status().message());
+        // A rank joined and waiting keeps the root busy; exit() runs static destructors meanwhile.
+        UniqueId copy = *id;
+        std::thread([copy] { (void)Bootstrap::Join(copy, 0, 2, Deadline::After(30s)); }).detach();
+        std::this_thread::sleep_for(100ms);
+        std::exit(0);
+      },
+      10s);
   ExpectAllOk(results);
 }
 
@@ -422,108 +455,6 @@ TEST(Bootstrap, InvalidJoinArguments) {
   id.secret.clear();
   EXPECT_EQ(Bootstrap::Join(id, 0, 2, Deadline::After(1s)).status().code(),
             absl::StatusCode::kInvalidArgument);
-}
-
-// ---- Unique id ----
-
-TEST(UniqueIdTest, RoundTripIpv4AndIpv6) {
-  for (const char* host : {"10.1.2.3", "fe80::1:2", "::1", "127.0.0.1"}) {
-    UniqueId id{host, 29500, {}};
-    for (int i = 0; i < 16; ++i) id.secret.push_back(static_cast<std::byte>(i * 13 + 1));
-    std::vector<std::byte> bytes = EncodeUniqueId(id);
-    ASSERT_EQ(bytes.size(), 128u);
-    EXPECT_EQ(std::memcmp(bytes.data(), "BRD1", 4), 0);
-    auto decoded = DecodeUniqueId(bytes);
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
-    EXPECT_EQ(decoded->root_host, host);
-    EXPECT_EQ(decoded->root_port, 29500);
-    EXPECT_EQ(decoded->secret, id.secret);
-  }
-}
-
-TEST(UniqueIdTest, RejectsBadBytes) {
-  UniqueId id{"10.0.0.1", 4000, std::vector<std::byte>(16, std::byte{5})};
-  const std::vector<std::byte> good = EncodeUniqueId(id);
-  auto expect_bad = [](std::vector<std::byte> bytes, const char* text) {
-    auto decoded = DecodeUniqueId(bytes);
-    ASSERT_FALSE(decoded.ok()) << text;
-    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(decoded.status().message(), HasSubstr(text));
-    EXPECT_THAT(decoded.status().message(), HasSubstr("invalid braid unique id"));
-  };
-  expect_bad(std::vector<std::byte>(good.begin(), good.begin() + 100), "expected 128 bytes");
-  expect_bad(std::vector<std::byte>(128), "bad magic");
-  auto b = good;
-  b[4] = std::byte{2};
-  expect_bad(b, "layout version 2");
-  b = good;
-  b[5] = std::byte{5};
-  expect_bad(b, "unknown address family 5");
-  b = good;
-  b[100] = std::byte{1};
-  expect_bad(b, "reserved byte 100");
-  b = good;
-  b[6] = b[7] = std::byte{0};
-  expect_bad(b, "root port is 0");
-  b = good;
-  b[20] = std::byte{1};
-  expect_bad(b, "IPv4 address field");
-  // A host that is not a numeric address cannot be encoded and is caught at decode.
-  expect_bad(EncodeUniqueId(UniqueId{"not-an-ip", 1, {}}), "unknown address family 0");
-}
-
-// ---- Wire codec ----
-
-TEST(WireTest, SipHashReferenceVectors) {
-  std::array<std::byte, 16> key;
-  for (int i = 0; i < 16; ++i) key[i] = static_cast<std::byte>(i);
-  std::vector<std::byte> message;
-  EXPECT_EQ(bootstrap::SipHash24(key, message), 0x726fdb47dd0e0e31ull);
-  for (int i = 0; i < 15; ++i) message.push_back(static_cast<std::byte>(i));
-  EXPECT_EQ(bootstrap::SipHash24(key, message), 0xa129ca6149be45e5ull);
-  // Different secrets give different proofs for the same nonce.
-  std::vector<std::byte> nonce(16, std::byte{3});
-  EXPECT_NE(bootstrap::ComputeProof(std::vector<std::byte>(16, std::byte{1}), nonce),
-            bootstrap::ComputeProof(std::vector<std::byte>(16, std::byte{2}), nonce));
-}
-
-TEST(WireTest, FrameParserHandlesSplitsAndRejectsBadHeaders) {
-  bootstrap::WireWriter w;
-  w.U64(7).String("host").Bytes(std::vector<std::byte>(5, std::byte{1}));
-  std::vector<std::byte> frame = bootstrap::EncodeFrame(bootstrap::MessageType::kHello, w.data());
-  bootstrap::FrameParser parser;
-  for (size_t i = 0; i + 1 < frame.size(); ++i) {
-    parser.Append(std::span<const std::byte>(&frame[i], 1));
-    auto next = parser.Next(1024);
-    ASSERT_TRUE(next.ok());
-    EXPECT_FALSE(next->has_value());
-  }
-  parser.Append(std::span<const std::byte>(&frame.back(), 1));
-  auto next = parser.Next(1024);
-  ASSERT_TRUE(next.ok() && next->has_value());
-  EXPECT_EQ((*next)->type, bootstrap::MessageType::kHello);
-  bootstrap::WireReader r((*next)->payload);
-  uint64_t v;
-  std::string s;
-  std::vector<std::byte> bytes;
-  ASSERT_TRUE(r.U64(&v) && r.String(16, &s) && r.Bytes(16, &bytes) && r.AtEnd());
-  EXPECT_EQ(v, 7u);
-  EXPECT_EQ(s, "host");
-  EXPECT_EQ(bytes.size(), 5u);
-  // A length above the bound is refused from the header alone.
-  bootstrap::FrameParser small;
-  small.Append(frame);
-  EXPECT_FALSE(small.Next(4).ok());
-  bootstrap::FrameParser bad;
-  std::vector<std::byte> garbage(12, std::byte{'x'});
-  bad.Append(garbage);
-  EXPECT_THAT(bad.Next(1024).status().message(), HasSubstr("bad magic"));
-  // Readers refuse to read past the end or accept over-long strings.
-  bootstrap::WireReader short_reader(std::span<const std::byte>(frame.data(), 3));
-  EXPECT_FALSE(short_reader.U32(reinterpret_cast<uint32_t*>(&v)));
-  bootstrap::WireReader long_string((*next)->payload);
-  ASSERT_TRUE(long_string.U64(&v));
-  EXPECT_FALSE(long_string.String(3, &s));
 }
 
 }  // namespace

@@ -31,8 +31,8 @@ void ExpectError(const Env& env, const std::string& text) {
 }
 
 TEST(Environment, BraidVariables) {
-  auto env = Detect({{"BRAID_RANK", "2"}, {"BRAID_WORLD_SIZE", "4"},
-                     {"BRAID_ROOT", "node7:29500"}});
+  auto env =
+      Detect({{"BRAID_RANK", "2"}, {"BRAID_WORLD_SIZE", "4"}, {"BRAID_ROOT", "node7:29500"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->rank, 2);
   EXPECT_EQ(env->world_size, 4);
@@ -42,8 +42,8 @@ TEST(Environment, BraidVariables) {
 }
 
 TEST(Environment, BraidRootIpv6) {
-  auto env = Detect({{"BRAID_RANK", "0"}, {"BRAID_WORLD_SIZE", "1"},
-                     {"BRAID_ROOT", "[fe80::1]:1234"}});
+  auto env =
+      Detect({{"BRAID_RANK", "0"}, {"BRAID_WORLD_SIZE", "1"}, {"BRAID_ROOT", "[fe80::1]:1234"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->root_host, "fe80::1");
   EXPECT_EQ(env->root_port, 1234);
@@ -54,10 +54,16 @@ TEST(Environment, BraidRootIpv6) {
 }
 
 TEST(Environment, BraidWinsOverEveryLauncher) {
-  auto env = Detect({{"BRAID_RANK", "1"}, {"BRAID_WORLD_SIZE", "2"}, {"BRAID_ROOT", "a:1"},
-                     {"RANK", "5"}, {"WORLD_SIZE", "8"}, {"MASTER_ADDR", "b"},
-                     {"MASTER_PORT", "2"}, {"OMPI_COMM_WORLD_RANK", "3"},
-                     {"OMPI_COMM_WORLD_SIZE", "4"}, {"SLURM_PROCID", "0"},
+  auto env = Detect({{"BRAID_RANK", "1"},
+                     {"BRAID_WORLD_SIZE", "2"},
+                     {"BRAID_ROOT", "a:1"},
+                     {"RANK", "5"},
+                     {"WORLD_SIZE", "8"},
+                     {"MASTER_ADDR", "b"},
+                     {"MASTER_PORT", "2"},
+                     {"OMPI_COMM_WORLD_RANK", "3"},
+                     {"OMPI_COMM_WORLD_SIZE", "4"},
+                     {"SLURM_PROCID", "0"},
                      {"SLURM_NTASKS", "9"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->source, "braid");
@@ -66,8 +72,11 @@ TEST(Environment, BraidWinsOverEveryLauncher) {
 }
 
 TEST(Environment, Torchrun) {
-  auto env = Detect({{"RANK", "3"}, {"WORLD_SIZE", "8"}, {"MASTER_ADDR", "10.0.0.1"},
-                     {"MASTER_PORT", "29400"}, {"OMPI_COMM_WORLD_RANK", "0"},
+  auto env = Detect({{"RANK", "3"},
+                     {"WORLD_SIZE", "8"},
+                     {"MASTER_ADDR", "10.0.0.1"},
+                     {"MASTER_PORT", "29400"},
+                     {"OMPI_COMM_WORLD_RANK", "0"},
                      {"OMPI_COMM_WORLD_SIZE", "1"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->source, "torchrun");
@@ -85,15 +94,17 @@ TEST(Environment, TorchrunNeedsBothMasterVariables) {
 }
 
 TEST(Environment, OpenMpiWithRoot) {
-  auto env = Detect({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"},
-                     {"BRAID_ROOT", "head:5000"}});
+  auto env = Detect(
+      {{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"BRAID_ROOT", "head:5000"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->source, "openmpi");
   EXPECT_EQ(env->rank, 1);
   EXPECT_EQ(env->world_size, 2);
   EXPECT_EQ(env->root_host, "head");
-  auto via_master = Detect({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"},
-                            {"MASTER_ADDR", "m"}, {"MASTER_PORT", "6000"}});
+  auto via_master = Detect({{"OMPI_COMM_WORLD_RANK", "0"},
+                            {"OMPI_COMM_WORLD_SIZE", "2"},
+                            {"MASTER_ADDR", "m"},
+                            {"MASTER_PORT", "6000"}});
   ASSERT_TRUE(via_master.ok()) << via_master.status();
   EXPECT_EQ(via_master->root_port, 6000);
 }
@@ -108,8 +119,10 @@ TEST(Environment, OpenMpiWithoutRootExplains) {
 }
 
 TEST(Environment, Slurm) {
-  auto env = Detect({{"SLURM_PROCID", "4"}, {"SLURM_NTASKS", "6"},
-                     {"MASTER_ADDR", "n1"}, {"MASTER_PORT", "7000"}});
+  auto env = Detect({{"SLURM_PROCID", "4"},
+                     {"SLURM_NTASKS", "6"},
+                     {"MASTER_ADDR", "n1"},
+                     {"MASTER_PORT", "7000"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->source, "slurm");
   EXPECT_EQ(env->rank, 4);

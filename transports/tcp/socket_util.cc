@@ -127,9 +127,11 @@ absl::StatusOr<UniqueFd> NewTcpSocket(int family) {
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return SystemError("socket()", errno);
   int size = kSocketBufferBytes;
-  // Best effort: the kernel clamps to net.core.{w,r}mem_max.
-  setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  // Best effort: the kernel clamps to net.core.{w,r}mem_max. 0 keeps kernel autotuning.
+  if (size > 0) {
+    setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
   return fd;
 }
 

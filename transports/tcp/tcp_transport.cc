@@ -164,21 +164,25 @@ io_uring_sqe* TcpTransport::Sqe() {
 
 absl::Status TcpTransport::progress() {
   std::lock_guard<std::mutex> lock(mu_);
-  // Drain the eventfd before reaping: a completion posted after the drain is either reaped
-  // below or leaves the fd readable, so the progress engine never sleeps through it.
-  if (eventfd_dirty_) {
-    ring_->DrainEventFd();
-    eventfd_dirty_ = false;
-  }
+  auto handle = [&](io_uring_cqe* cqe) {
+    uint64_t id = cqe->user_data >> 2;
+    if (id >= sockets_.size()) return;
+    Socket& socket = *sockets_[id];
+    if ((cqe->user_data & 3) == kOpSend) OnSendDone(socket, cqe->res);
+    if ((cqe->user_data & 3) == kOpRecv) OnRecvDone(socket, cqe->res);
+  };
   BRAID_RETURN_IF_ERROR(ring_->Submit());
   for (int round = 0; round < 8; ++round) {
-    unsigned reaped = ring_->Reap([&](io_uring_cqe* cqe) {
-      uint64_t id = cqe->user_data >> 2;
-      if (id >= sockets_.size()) return;
-      Socket& socket = *sockets_[id];
-      if ((cqe->user_data & 3) == kOpSend) OnSendDone(socket, cqe->res);
-      if ((cqe->user_data & 3) == kOpRecv) OnRecvDone(socket, cqe->res);
-    });
+    unsigned reaped = ring_->Reap(handle);
+    if (reaped == 0 && round == 0 && eventfd_dirty_) {
+      // Idle pass (the engine may sleep next): drain the eventfd, then reap again. Anything
+      // posted after the drain is reaped here or leaves the fd readable, so no wakeup is lost.
+      // Busy passes skip the drain: a stale count costs one spurious wakeup, not a syscall
+      // per completion.
+      ring_->DrainEventFd();
+      eventfd_dirty_ = false;
+      reaped = ring_->Reap(handle);
+    }
     if (reaped > 0) eventfd_dirty_ = true;
     Unstall();
     FinishFailures();
@@ -215,23 +219,39 @@ bool TcpTransport::HasPending(const Peer& peer, const Socket& closing) const {
 void TcpTransport::OnDisconnect(Socket& socket, int err) {
   Peer& peer = *socket.peer;
   socket.eof = true;
+  if (peer.state != Peer::State::kOpen) return;
   std::string how = err == 0 ? std::string("closed by the peer")
                              : absl::StrCat("reset (", std::strerror(err), ")");
-  if (peer.state != Peer::State::kOpen) return;
-  if (!HasPending(peer, socket)) {
-    // The peer tore down with nothing owed in either direction: not an error unless we later
-    // try to use the connection.
-    peer.state = Peer::State::kClosed;
-    peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                           absl::StrCat(how, " (it exited or destroyed its communicator)"),
-                           absl::StrCat("check that rank ", peer.rank, " is alive; see its log"));
-    BRAID_LOG(kInfo, peer.error.message());
+  std::string remedy = absl::StrCat("check that rank ", peer.rank,
+                                    " is alive and did not crash; see its log");
+  // Mid-frame, or a segment on another stream still waiting for its start on this one: bytes
+  // were lost.
+  bool truncated = socket.cur != nullptr || socket.head != socket.tail;
+  for (const Socket* other : peer.sockets) truncated = truncated || (other->stalled && other->eof);
+  if (socket.stream == 0) {
+    for (const Socket* other : peer.sockets) truncated = truncated || other->stalled;
+  }
+  if (truncated) {
+    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
+                             absl::StrCat(how, " in the middle of a message"), remedy));
     return;
   }
-  FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
-                           absl::StrCat(how, " with requests outstanding"),
-                           absl::StrCat("check that rank ", peer.rank,
-                                        " is alive and did not crash; see its log")));
+  // The other streams may still deliver data sent before the close: decide once all ended.
+  for (const Socket* other : peer.sockets) {
+    if (!other->eof) return;
+  }
+  if (HasPending(peer, socket)) {
+    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
+                             absl::StrCat(how, " with requests outstanding"), remedy));
+    return;
+  }
+  // The peer tore down with nothing owed in either direction: not an error unless we later try
+  // to use the connection.
+  peer.state = Peer::State::kClosed;
+  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
+                         absl::StrCat(how, " (it exited or destroyed its communicator)"),
+                         absl::StrCat("check that rank ", peer.rank, " is alive; see its log"));
+  BRAID_LOG(kInfo, peer.error.message());
 }
 
 void TcpTransport::FailPeer(Peer& peer, absl::Status status) {

@@ -85,7 +85,12 @@ void TcpTransport::OnSendDone(Socket& socket, int res) {
     return;
   }
   if (res < 0) {
-    OnDisconnect(socket, -res);
+    // Bytes we owe the peer cannot be delivered: always an error for the queued sends.
+    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
+                             absl::StrCat("send failed on stream ", socket.stream, ": ",
+                                          std::strerror(-res)),
+                             absl::StrCat("check that rank ", peer.rank,
+                                          " is alive and did not crash; see its log")));
     return;
   }
   size_t left = static_cast<size_t>(res);
@@ -102,7 +107,8 @@ void TcpTransport::OnSendDone(Socket& socket, int res) {
   // A zero-byte result for a non-empty queue is impossible on a healthy stream: treat it as
   // a disconnect rather than spinning.
   if (res == 0 && !socket.sendq.empty()) {
-    OnDisconnect(socket, EPIPE);
+    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer, "send made no progress",
+                             "check that the peer is alive"));
     return;
   }
   PumpSend(socket);

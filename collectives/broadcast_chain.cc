@@ -15,7 +15,10 @@ absl::Status ChainBroadcast(const CollectiveContext& ctx, const void* send, void
   auto* out = static_cast<std::byte*>(recv);
   if (ctx.rank == root && send != recv && bytes) std::memcpy(out, send, bytes);
   if (ctx.nranks == 1 || bytes == 0) return absl::OkStatus();
-  const size_t chunk = ctx.chunk_bytes ? ctx.chunk_bytes : kDefaultChunkBytes;
+  const size_t chunk =
+      std::max(ctx.chunk_bytes ? ctx.chunk_bytes : kDefaultChunkBytes,
+               (bytes + CollectiveContext::kMaxChunksPerStep - 1) /
+                   CollectiveContext::kMaxChunksPerStep);
   const size_t chunks = (bytes + chunk - 1) / chunk;
   const int position = (ctx.rank - root + ctx.nranks) % ctx.nranks;
   const bool receives = position != 0, forwards = position != ctx.nranks - 1;

@@ -35,6 +35,7 @@ struct CollectiveContext {
   int right() const { return (rank + 1) % nranks; }
   // Tag of one message of this collective: sequence, step and chunk, so messages of different
   // collectives or steps can never be matched to each other.
+  static constexpr size_t kMaxChunksPerStep = size_t{1} << 20;  // chunk bits in a tag.
   uint64_t tag(uint32_t step, uint32_t chunk) const {
     return ((sequence & 0xFFFFFF) << 40) | (uint64_t{step & 0xFFFFF} << 20) | (chunk & 0xFFFFF);
   }

@@ -44,10 +44,16 @@ absl::Status RunRingPipeline(const CollectiveContext& ctx, const RingPipelineSpe
   const int n = ctx.nranks;
   const size_t elem = DataTypeSize(spec.type);
   const size_t chunk_bytes = ctx.chunk_bytes ? ctx.chunk_bytes : kDefaultChunkBytes;
-  const size_t chunk_elems = std::max<size_t>(1, chunk_bytes / elem);
   auto block_len = [&](int b) {
     return spec.block_begin[static_cast<size_t>(b) + 1] - spec.block_begin[static_cast<size_t>(b)];
   };
+  size_t longest = 0;
+  for (int b = 0; b < n; ++b) longest = std::max(longest, block_len(b));
+  // Chunks must stay countable in a tag's chunk bits, whatever BRAID_CHUNK_SIZE says.
+  const size_t chunk_elems =
+      std::max({size_t{1}, chunk_bytes / elem,
+                (longest + CollectiveContext::kMaxChunksPerStep - 1) /
+                    CollectiveContext::kMaxChunksPerStep});
   auto chunks_of = [&](int b) { return (block_len(b) + chunk_elems - 1) / chunk_elems; };
 
   // The send/receive schedule, in the order this rank will process receives.

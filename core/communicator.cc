@@ -215,7 +215,9 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.chunk_bytes = config_.chunk_bytes;
   ctx.operation = absl::StrCat(description, " #", ticket);
   ctx.scratch = &scratch_;
+  BRAID_LOG(kTrace, "start ", ctx.operation);
   absl::Status status = body(ctx);
+  BRAID_LOG(kTrace, "end ", ctx.operation, ": ", status.ok() ? "ok" : status.message());
   if (!status.ok()) {
     // Stray messages of a half-finished collective would corrupt the next one: the
     // communicator is broken. Closing the transport also tells the peers at once.

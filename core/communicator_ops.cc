@@ -27,6 +27,18 @@ absl::Status CheckBuffer(absl::string_view operation, absl::string_view name, co
   return absl::OkStatus();
 }
 
+// In-place calls pass exactly the in-place pointer; any other overlap between the buffers
+// would let a later step read data an earlier step already overwrote.
+absl::Status CheckOverlap(absl::string_view operation, const void* send, size_t send_bytes,
+                          const void* recv, size_t recv_bytes, const void* inplace_send) {
+  auto s = reinterpret_cast<uintptr_t>(send), r = reinterpret_cast<uintptr_t>(recv);
+  bool disjoint = send_bytes == 0 || recv_bytes == 0 || s + send_bytes <= r || r + recv_bytes <= s;
+  if (disjoint || send == inplace_send) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kInvalidArgument, operation,
+                   "sendbuff and recvbuff overlap but the call is not in-place",
+                   "use disjoint buffers, or the in-place layout of include/braid/braid.h");
+}
+
 }  // namespace
 
 std::string DescribeCollective(absl::string_view name, DataType type, size_t count) {
@@ -38,6 +50,8 @@ absl::StatusOr<Communicator::Body> Communicator::AllReduceBody(const void* send,
                                                                RedOp op) {
   BRAID_RETURN_IF_ERROR(CheckBuffer("AllReduce", "sendbuff", send, count, 1, t));
   BRAID_RETURN_IF_ERROR(CheckBuffer("AllReduce", "recvbuff", recv, count, 1, t));
+  size_t bytes = count * DataTypeSize(t);
+  BRAID_RETURN_IF_ERROR(CheckOverlap("AllReduce", send, bytes, recv, bytes, recv));
   return Body([=](CollectiveContext& ctx) { return braid::AllReduce(ctx, send, recv, count, t, op); });
 }
 
@@ -46,6 +60,10 @@ absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckBuffer("AllGather", "sendbuff", send, count, 1, t));
   BRAID_RETURN_IF_ERROR(
       CheckBuffer("AllGather", "recvbuff", recv, count, static_cast<size_t>(nranks_), t));
+  size_t bytes = count * DataTypeSize(t);
+  BRAID_RETURN_IF_ERROR(CheckOverlap("AllGather", send, bytes, recv,
+                                     bytes * static_cast<size_t>(nranks_),
+                                     static_cast<const std::byte*>(recv) + bytes * rank_));
   return Body([=](CollectiveContext& ctx) { return RingAllGather(ctx, send, recv, count, t); });
 }
 
@@ -55,6 +73,12 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* s
   BRAID_RETURN_IF_ERROR(
       CheckBuffer("ReduceScatter", "sendbuff", send, count, static_cast<size_t>(nranks_), t));
   BRAID_RETURN_IF_ERROR(CheckBuffer("ReduceScatter", "recvbuff", recv, count, 1, t));
+  size_t bytes = count * DataTypeSize(t);
+  // In-place here means recvbuff == sendbuff + rank * recvcount.
+  if (recv != static_cast<const std::byte*>(send) + bytes * rank_) {
+    BRAID_RETURN_IF_ERROR(CheckOverlap("ReduceScatter", send,
+                                       bytes * static_cast<size_t>(nranks_), recv, bytes, nullptr));
+  }
   return Body([=](CollectiveContext& ctx) {
     return RingReduceScatter(ctx, send, recv, count, t, op);
   });
@@ -67,8 +91,12 @@ absl::StatusOr<Communicator::Body> Communicator::BroadcastBody(const void* send,
     return Invalid("Broadcast", absl::StrCat("root ", root, " is out of range for ", nranks_,
                                              " ranks"));
   }
-  if (rank_ == root) BRAID_RETURN_IF_ERROR(CheckBuffer("Broadcast", "sendbuff", send, count, 1, t));
   BRAID_RETURN_IF_ERROR(CheckBuffer("Broadcast", "recvbuff", recv, count, 1, t));
+  if (rank_ == root) {
+    BRAID_RETURN_IF_ERROR(CheckBuffer("Broadcast", "sendbuff", send, count, 1, t));
+    size_t bytes = count * DataTypeSize(t);
+    BRAID_RETURN_IF_ERROR(CheckOverlap("Broadcast", send, bytes, recv, bytes, recv));
+  }
   return Body([=](CollectiveContext& ctx) { return ChainBroadcast(ctx, send, recv, count, t, root); });
 }
 

@@ -70,9 +70,11 @@ const std::vector<ConfigVariable>& ConfigTable() {
          return true;
        }},
       {"BRAID_CHUNK_SIZE", "(per algorithm)",
-       "Pipeline chunk in bytes (K/M suffixes) for ring collectives.",
-       [](absl::string_view v, Config& c) { return ParseBytes(v, &c.chunk_bytes); }},
-      {"BRAID_TCP_STREAMS", "(auto)",
+       "Pipeline chunk in bytes (K/M suffixes, at least 1K) for ring and chain collectives.",
+       [](absl::string_view v, Config& c) {
+         return ParseBytes(v, &c.chunk_bytes) && c.chunk_bytes >= 1024;
+       }},
+      {"BRAID_TCP_STREAMS", "2",
        "TCP connections per peer; large messages are striped across them.",
        [](absl::string_view v, Config& c) {
          return absl::SimpleAtoi(v, &c.tcp_streams) && c.tcp_streams >= 0 && c.tcp_streams <= 16;
@@ -81,10 +83,10 @@ const std::vector<ConfigVariable>& ConfigTable() {
        "Messages larger than this are split across the TCP streams of a peer.",
        [](absl::string_view v, Config& c) { return ParseBytes(v, &c.tcp_min_stripe_bytes); }},
       {"BRAID_TCP_SEND_ZC", "0",
-       "Use io_uring zero-copy sends (helps on real NICs, never on loopback).",
+       "Reserved for io_uring zero-copy sends; accepted but not implemented yet (sends copy).",
        [](absl::string_view v, Config& c) { return ParseBool(v, &c.tcp_send_zc); }},
       {"BRAID_DEBUG", "WARN",
-       "Log level: WARN, INFO (configuration and choices), TRACE (every operation).",
+       "Log level: WARN, INFO (configuration and choices), TRACE (every collective call).",
        [](absl::string_view v, Config& c) {
          std::string upper = absl::AsciiStrToUpper(v);
          if (upper == "WARN") c.log_level = LogLevel::kWarn;

@@ -22,9 +22,9 @@ struct Config {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // BRAID_TIMEOUT (seconds).
   std::chrono::microseconds spin{50};  // BRAID_SPIN_US: busy-poll before sleeping.
   size_t chunk_bytes = 0;              // BRAID_CHUNK_SIZE: 0 = algorithm's default.
-  int tcp_streams = 0;                 // BRAID_TCP_STREAMS: sockets per peer, 0 = auto.
+  int tcp_streams = 0;                 // BRAID_TCP_STREAMS: sockets per peer, 0 = default (2).
   size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
-  bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: io_uring zero-copy sends.
+  bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: reserved (zero-copy sends).
   LogLevel log_level = LogLevel::kWarn;  // BRAID_DEBUG: WARN, INFO, TRACE.
 };
 

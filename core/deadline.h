@@ -22,6 +22,7 @@ class Deadline {
   }
   // Milliseconds left for poll(2), rounded up, capped at `cap_ms`.
   int remaining_ms(int cap_ms) const {
+    if (at_ == Clock::time_point::max()) return cap_ms;
     auto ns = remaining().count();
     long long ms = (ns + 999'999) / 1'000'000;
     return ms > cap_ms ? cap_ms : static_cast<int>(ms);

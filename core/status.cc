@@ -19,7 +19,7 @@ absl::Status MakeError(absl::StatusCode code, absl::string_view what, absl::stri
 }
 
 absl::Status SystemError(absl::string_view what, int err, absl::string_view remedy) {
-  absl::StatusCode code = absl::StatusCode::kInternal;
+  absl::StatusCode code = absl::StatusCode::kUnknown;  // reported as braidSystemError.
   switch (err) {
     case ECONNREFUSED:
     case ECONNRESET:

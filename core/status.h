@@ -10,13 +10,6 @@
 
 namespace braid {
 
-// Identity of the local process, prefixed to every error so a log line from any rank says who
-// reported it.
-struct ProcessIdentity {
-  int rank = -1;
-  std::string host;
-};
-
 // "rank R (host H)" for messages naming a peer.
 std::string DescribeRank(int rank, absl::string_view host);
 

@@ -140,7 +140,25 @@ bool Drain(Stream* s) {
   }
 }
 
-[[noreturn]] void ExecRank(char** cmd, int rank, int nranks, const std::string& root, int out_w,
+// A random per-job secret so only this job's ranks can join its rendezvous.
+std::string RandomSecret() {
+  unsigned char bytes[16] = {};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, bytes, sizeof(bytes)) != static_cast<ssize_t>(sizeof(bytes))) bytes[0] ^= 1;
+    close(fd);
+  }
+  std::string hex;
+  for (unsigned char b : bytes) {
+    static const char kDigits[] = "0123456789abcdef";
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  return hex;
+}
+
+[[noreturn]] void ExecRank(char** cmd, int rank, int nranks, const std::string& root,
+                           const std::string& secret, int out_w,
                            int err_w, pid_t parent, const sigset_t& oldmask) {
   // Die with braidrun even if it is SIGKILLed; the race with an already dead parent is closed
   // by the getppid check.
@@ -162,6 +180,7 @@ bool Drain(Stream* s) {
   setenv("BRAID_LOCAL_RANK", std::to_string(rank).c_str(), 1);
   setenv("BRAID_LOCAL_SIZE", std::to_string(nranks).c_str(), 1);
   setenv("BRAID_ROOT", root.c_str(), 1);
+  setenv("BRAID_SECRET", secret.c_str(), 1);
   execvp(cmd[0], cmd);
   std::fprintf(stderr, "braidrun: cannot execute '%s': %s\n", cmd[0], std::strerror(errno));
   _exit(127);
@@ -181,6 +200,7 @@ class Launcher {
     int port = PickFreePort();
     if (port < 0) return Fail("cannot find a free port on 127.0.0.1", 1);
     std::string root = "127.0.0.1:" + std::to_string(port);
+    const std::string secret = RandomSecret();
     ranks_.resize(nranks);
     pid_t self = getpid();
     for (int r = 0; r < nranks; ++r) {
@@ -193,7 +213,7 @@ class Launcher {
         exit_code_ = 1;
         break;
       }
-      if (pid == 0) ExecRank(cmd, r, nranks, root, out[1], err[1], self, oldmask);
+      if (pid == 0) ExecRank(cmd, r, nranks, root, secret, out[1], err[1], self, oldmask);
       setpgid(pid, pid);  // also here, so a kill right after fork reaches the group
       close(out[1]);
       close(err[1]);

@@ -31,8 +31,8 @@ void Check(braidResult_t r, const char* what) {
 
 // The rank a launcher gave this process (before the communicator exists), or null if none.
 const char* LauncherRank() {
-  const char* vars[] = {"BRAID_RANK", "RANK",      "OMPI_COMM_WORLD_RANK",
-                        "PMI_RANK",   "PMIX_RANK", "SLURM_PROCID"};
+  // The variables bootstrap/environment.cc understands, so the tools and the library agree.
+  const char* vars[] = {"BRAID_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID"};
   for (const char* v : vars)
     if (const char* value = std::getenv(v)) return value;
   return nullptr;

@@ -49,6 +49,12 @@ TEST(Failures, InvalidArgumentsAreErrorsNotCrashes) {
               e += Expect(braidBroadcast(x, x, 4, braidFloat32, 7, comm), braidInvalidArgument, "root out of range");
               e += Expect(braidAllReduce(x, x, 4, braidFloat32, braidSum, nullptr), braidInvalidArgument, "null comm");
               e += Expect(braidAllGather(x, nullptr, 2, braidFloat32, comm), braidInvalidArgument, "null recvbuff");
+              // Overlapping buffers that are not the in-place layout would corrupt data.
+              float big[8] = {};
+              e += Expect(braidAllReduce(big, big + 1, 4, braidFloat32, braidSum, comm), braidInvalidArgument, "overlapping allreduce");
+              e += ExpectMentions("overlap", "overlapping allreduce");
+              e += Expect(braidReduceScatter(big, big + 1, 2, braidFloat32, braidSum, comm), braidInvalidArgument, "overlapping reduce-scatter");
+              e += Expect(braidAllGather(big + 1, big, 2, braidFloat32, comm), braidInvalidArgument, "overlapping allgather");
               // Zero elements with null buffers is valid, as in NCCL.
               e += Expect(braidAllReduce(nullptr, nullptr, 0, braidFloat32, braidSum, comm), braidSuccess, "zero count");
               // The communicator still works after refused calls.

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -83,9 +84,21 @@ absl::Status BadOp(int op) {
       absl::StrCat("unknown reduction op ", op, " (valid: 0..", braid::kNumRedOps - 1, ")"));
 }
 
+// Handles are never freed, only emptied, so a call on a destroyed communicator finds a
+// tombstone instead of freed memory. They stay reachable here (72 bytes each).
+std::mutex g_handles_mutex;
+std::vector<std::unique_ptr<braidComm>>& Handles() {
+  static auto* handles = new std::vector<std::unique_ptr<braidComm>>();
+  return *handles;
+}
+
 braidResult_t Wrap(braidComm_t* out, absl::StatusOr<std::unique_ptr<braid::Communicator>> made) {
   if (!made.ok()) return Fail(made.status());
   auto* h = new braidComm();
+  {
+    std::lock_guard<std::mutex> lock(g_handles_mutex);
+    Handles().emplace_back(h);
+  }
   h->comm = std::move(*made);
   *out = h;
   return braidSuccess;

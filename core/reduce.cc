@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace braid {
@@ -281,10 +282,36 @@ void ReduceDispatch(void* dst, const void* a, const void* b, size_t count, DataT
   }
 }
 
+bool Misaligned(const void* p, size_t alignment) {
+  return reinterpret_cast<uintptr_t>(p) % alignment != 0;
+}
+
+// Buffers not aligned to their element size (a byte buffer, a numpy view at an odd offset)
+// cannot be accessed as typed arrays: reduce them through aligned blocks on the stack.
+void ReduceMisaligned(void* dst, const void* a, const void* b, size_t count, DataType type,
+                      RedOp op) {
+  constexpr size_t kBlockBytes = 4096;
+  alignas(64) std::byte x[kBlockBytes], y[kBlockBytes];
+  const size_t size = DataTypeSize(type), per_block = kBlockBytes / size;
+  for (size_t first = 0; first < count; first += per_block) {
+    size_t n = std::min(per_block, count - first), bytes = n * size, at = first * size;
+    std::memcpy(x, static_cast<const std::byte*>(a) + at, bytes);
+    std::memcpy(y, static_cast<const std::byte*>(b) + at, bytes);
+    ReduceDispatch(x, x, y, n, type, op);
+    std::memcpy(static_cast<std::byte*>(dst) + at, x, bytes);
+  }
+}
+
+void ScaleAligned(void* dst, size_t count, DataType type, int divisor);
+
 }  // namespace
 
 void Reduce(void* dst, const void* a, const void* b, size_t count, DataType type, RedOp op) {
   if (count == 0) return;
+  const size_t size = DataTypeSize(type);
+  if (Misaligned(dst, size) || Misaligned(a, size) || Misaligned(b, size)) {
+    return ReduceMisaligned(dst, a, b, count, type, op);
+  }
   ReduceDispatch(dst, a, b, count, type, op);
 }
 
@@ -292,6 +319,22 @@ void ScaleForAverage(void* dst, size_t count, DataType type, int divisor) {
   // Average over zero or a negative number of contributions is meaningless, and dividing by 1
   // is the identity: leave the data alone rather than divide by zero.
   if (count == 0 || divisor <= 1) return;
+  const size_t size = DataTypeSize(type);
+  if (!Misaligned(dst, size)) return ScaleAligned(dst, count, type, divisor);
+  constexpr size_t kBlockBytes = 4096;
+  alignas(64) std::byte x[kBlockBytes];
+  const size_t per_block = kBlockBytes / size;
+  for (size_t first = 0; first < count; first += per_block) {
+    size_t n = std::min(per_block, count - first), at = first * size;
+    std::memcpy(x, static_cast<std::byte*>(dst) + at, n * size);
+    ScaleAligned(x, n, type, divisor);
+    std::memcpy(static_cast<std::byte*>(dst) + at, x, n * size);
+  }
+}
+
+namespace {
+
+void ScaleAligned(void* dst, size_t count, DataType type, int divisor) {
   switch (type) {
     case DataType::kInt8:
       return ScaleTyped<int8_t>(dst, count, divisor);
@@ -316,4 +359,5 @@ void ScaleForAverage(void* dst, size_t count, DataType type, int divisor) {
   }
 }
 
+}  // namespace
 }  // namespace braid

@@ -36,7 +36,7 @@ std::string CheckAllReduce(int rank, int n, braidComm_t comm, braidDataType_t t,
   std::byte* out = storage.data() + 1;
   const void* in = input.data();
   if (inplace) {
-    std::memcpy(out, input.data(), input.size());
+    if (count) std::memcpy(out, input.data(), input.size());
     in = out;
   }
   braidResult_t rc = braidAllReduce(in, out, count, t, op, comm);

@@ -205,7 +205,13 @@ BRAID_API braidResult_t braidCommInitFromEnv(braidComm_t* comm) {
   std::memcpy(id.secret.data(), &h1, 8);
   std::memcpy(id.secret.data() + 8, &h2, 8);
   if (env->rank == 0) {
-    auto root = braid::StartRoot("0.0.0.0", env->root_port, id.secret);
+    // Listen only on the root's own address; fall back to every address when the name
+    // resolves to one this host cannot bind (e.g. behind NAT).
+    auto root = braid::StartRoot(id.root_host, env->root_port, id.secret);
+    if (!root.ok() && root.status().message().find("in use") == std::string::npos) {
+      root = braid::StartRoot(id.root_host.find(':') == std::string::npos ? "0.0.0.0" : "::",
+                              env->root_port, id.secret);
+    }
     if (!root.ok()) return Fail(root.status());
   }
   return Wrap(comm, braid::Communicator::Create(id, env->world_size, env->rank));

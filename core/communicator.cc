@@ -105,11 +105,14 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
   absl::Status local = absl::OkStatus();
   Blob address;
   auto entry = ChooseTransport(config);
+  auto local_address = SelectLocalAddress(config.socket_ifname, id.root_host);
   if (!entry.ok()) {
     local = entry.status();
+  } else if (!local_address.ok()) {
+    local = local_address.status();
   } else {
     TransportContext context{rank, nranks, CommIdFromSecret(id.secret, id.root_port), id.secret,
-                             comm->hosts_, config};
+                             comm->hosts_, *local_address, config};
     auto transport = (*entry)->create(context);
     if (transport.ok()) {
       comm->transport_ = std::move(*transport);

@@ -41,6 +41,7 @@ absl::Status ProgressEngine::Poll() {
 }
 
 absl::Status ProgressEngine::Sleep(Deadline deadline) {
+  transport_->prepare_to_sleep();
   pollfd fds[2] = {{transport_->wait_fd(), POLLIN, 0}, {abort_fd_, POLLIN, 0}};
   int rc = poll(fds, 2, deadline.remaining_ms(kMaxSleepMs));
   if (rc < 0 && errno != EINTR) return SystemError("poll on the transport's wait handle", errno);

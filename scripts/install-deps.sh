@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
           iproute2 procps)
 if [[ "${1:-}" == "--peers" ]]; then
-  packages+=(openmpi-bin libopenmpi-dev)
+  packages+=(openmpi-bin libopenmpi-dev python3)
 fi
 
 missing=()

@@ -26,6 +26,9 @@ struct TransportContext {
   uint64_t comm_id = 0;               // random per communicator; checked on every connection.
   std::vector<std::byte> secret;      // from the unique id; authenticates connections.
   std::vector<std::string> hosts;     // hostname of each rank, for error messages.
+  // Numeric address of the interface chosen for the data path (BRAID_SOCKET_IFNAME, else the
+  // one that routes to the bootstrap root); empty lets a transport choose.
+  std::string local_address;
   Config config;
 };
 
@@ -125,6 +128,12 @@ class Transport {
   // A file descriptor that becomes readable when progress() may complete something. The
   // progress engine polls it after a short spin; progress() re-arms it.
   virtual int wait_fd() const = 0;
+
+  // Called right before sleeping on wait_fd() (after a progress() that completed nothing). A
+  // transport that polls cheaply while the caller spins (e.g. direct non-blocking receives)
+  // arms its wakeup sources here, so wait_fd() becomes readable for anything that arrives from
+  // now on. Whoever sleeps on wait_fd() must call it first.
+  virtual void prepare_to_sleep() {}
 };
 
 // One row of the transport registry: a name, a probe and a factory. A new transport is one

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +38,44 @@ void WriteAll(int fd, const std::string& text) {
   }
   WriteAll(report_fd, report);
   close(report_fd);
-  std::_Exit(report.empty() ? 0 : 1);
+  // exit(), not _Exit(): sanitizers report leaks and set the exit code in atexit handlers.
+  std::exit(report.empty() ? 0 : 1);
+}
+
+// The rendezvous root is a thread in whichever process calls braidGetUniqueId. Hosting it in a
+// helper process keeps this one single-threaded, so forking the ranks is safe (and TSan-clean).
+struct RootProcess {
+  pid_t pid = -1;
+  ~RootProcess() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+std::string StartRootProcess(RootProcess* root, braidUniqueId* id) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  root->pid = fork();
+  if (root->pid == 0) {
+    close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    braidUniqueId made;
+    if (braidGetUniqueId(&made) != braidSuccess) std::_Exit(1);
+    WriteAll(fds[1], std::string(made.internal, sizeof(made.internal)));
+    close(fds[1]);
+    while (true) pause();
+  }
+  close(fds[1]);
+  size_t got = 0;
+  while (got < sizeof(id->internal)) {
+    ssize_t n = read(fds[0], id->internal + got, sizeof(id->internal) - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  return got == sizeof(id->internal) ? "" : "the root process could not create a unique id";
 }
 
 }  // namespace
@@ -48,7 +86,8 @@ std::string ResultText(braidResult_t result) {
 
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
   braidUniqueId id;
-  if (braidGetUniqueId(&id) != braidSuccess) return "braidGetUniqueId: " + std::string(braidGetLastError());
+  RootProcess root;
+  if (std::string error = StartRootProcess(&root, &id); !error.empty()) return error;
   std::vector<pid_t> pids;
   std::vector<int> fds;
   for (int rank = 0; rank < nranks; ++rank) {

@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds, and runs the whole suite with CTest.
-# Prints how many tests ran and passed. Extra arguments go to ctest (e.g. -L unit).
+# The test command: installs dependencies, builds, and runs the whole suite with CTest, then
+# runs it again under AddressSanitizer+UndefinedBehaviorSanitizer and ThreadSanitizer (the
+# multi-process tests at 1-3 ranks there, since sanitized ranks are 5-20x slower on 2 cores).
+# Prints how many tests ran and passed in each pass. BRAID_TEST_SANITIZERS=0 skips the
+# sanitizer passes; extra arguments go to every ctest call (e.g. -L unit).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BRAID_BUILD_DIR:-$root/build}
+
+echo "== tests: regular build"
 "$root/scripts/build.sh"
-cd "$build"
-# Multi-process tests fork up to 8 ranks each; running them one at a time keeps 2-core
-# machines from timing out.
-ctest --output-on-failure --timeout 900 "$@"
+(cd "$build" && ctest --output-on-failure --timeout 900 "$@")
+
+if [[ "${BRAID_TEST_SANITIZERS:-1}" != 0 ]]; then
+  sanitized_subset=(-L 'unit|conformance|multiproc' -E '5ranks|8ranks')
+  echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer"
+  BRAID_BUILD_DIR="$build-asan" "$root/scripts/build.sh" -DBRAID_SANITIZE=address,undefined \
+    -DBRAID_BUILD_PERF=OFF
+  (cd "$build-asan" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --output-on-failure --timeout 900 "${sanitized_subset[@]}" "$@")
+  echo "== tests: ThreadSanitizer"
+  BRAID_BUILD_DIR="$build-tsan" "$root/scripts/build.sh" -DBRAID_SANITIZE=thread \
+    -DBRAID_BUILD_PERF=OFF
+  (cd "$build-tsan" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --output-on-failure --timeout 900 "${sanitized_subset[@]}" "$@")
+fi

@@ -25,7 +25,8 @@ typedef enum {
   braidInProgress = 6,        /* a nonblocking operation has not completed yet */
   braidTimeout = 7,           /* the operation did not complete within the timeout */
   braidAborted = 8,           /* braidCommAbort was called on the communicator */
-  braidNumResults = 9
+  braidNumResults = 9,
+  braidResultForceInt = 0x7fffffff
 } braidResult_t;
 
 typedef enum {
@@ -39,11 +40,12 @@ typedef enum {
   braidFloat32 = 7, braidFloat = 7,
   braidFloat64 = 8, braidDouble = 8,
   braidBfloat16 = 9,
-  braidNumTypes = 10
+  braidNumTypes = 10,
+  braidDataTypeForceInt = 0x7fffffff /* any int is a valid value: bad ones are errors, not UB */
 } braidDataType_t;
 
 typedef enum { braidSum = 0, braidProd = 1, braidMax = 2, braidMin = 3, braidAvg = 4,
-               braidNumOps = 5 } braidRedOp_t;
+               braidNumOps = 5, braidRedOpForceInt = 0x7fffffff } braidRedOp_t;
 
 #define BRAID_UNIQUE_ID_BYTES 128
 /* Carries the root's address and a random secret; pass it to every rank out of band. */

@@ -126,6 +126,7 @@ absl::Status ChildEnv::WaitAll(std::span<const RequestPtr> requests, Deadline de
     if (all) return absl::OkStatus();
     if (deadline.expired()) return absl::DeadlineExceededError("test wait timed out");
     if (Clock::now() >= spin_until) {
+      transport->prepare_to_sleep();
       pollfd pfd{transport->wait_fd(), POLLIN, 0};
       poll(&pfd, 1, deadline.remaining_ms(100));
     }
@@ -143,6 +144,7 @@ absl::StatusOr<size_t> ChildEnv::WaitAny(std::span<const RequestPtr> requests,
       }
     }
     if (deadline.expired()) return absl::DeadlineExceededError("test wait-any timed out");
+    transport->prepare_to_sleep();
     pollfd pfd{transport->wait_fd(), POLLIN, 0};
     poll(&pfd, 1, deadline.remaining_ms(100));
   }
@@ -152,6 +154,7 @@ absl::Status ChildEnv::Drive(std::chrono::milliseconds duration) {
   auto deadline = Deadline::After(duration);
   while (!deadline.expired()) {
     BRAID_RETURN_IF_ERROR(transport->progress());
+    transport->prepare_to_sleep();
     pollfd pfd{transport->wait_fd(), POLLIN, 0};
     poll(&pfd, 1, deadline.remaining_ms(10));
   }

@@ -33,8 +33,9 @@ struct ChildEnv {
   absl::Status ConnectAll(Deadline deadline);  // every other rank.
   Connection& to(int rank) { return *conns.at(rank); }
 
-  // Drives progress (sleeping on wait_fd) until all requests are done; returns the first
-  // progress() error, or DeadlineExceeded. Request failures are left for the caller to check.
+  // Drives progress (sleeping on wait_fd after prepare_to_sleep, like the progress engine) until
+  // all requests are done; returns the first progress() error, or DeadlineExceeded. Request
+  // failures are left for the caller to check.
   absl::Status WaitAll(std::span<const RequestPtr> requests, Deadline deadline);
   absl::Status Wait(const RequestPtr& request, Deadline deadline) {
     return WaitAll(std::span<const RequestPtr>(&request, 1), deadline);

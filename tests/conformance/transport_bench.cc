@@ -25,6 +25,7 @@ absl::Status Spin(ChildEnv& env, const RequestPtr& a, const RequestPtr& b) {
     if (a->done() && b->done()) break;
     if (deadline.expired()) return absl::DeadlineExceededError("bench stuck");
     if (std::chrono::steady_clock::now() > spin_until) {
+      env.transport->prepare_to_sleep();
       pollfd pfd{env.transport->wait_fd(), POLLIN, 0};
       poll(&pfd, 1, 100);
     }

@@ -1,8 +1,17 @@
 // Internal state of the io_uring TCP transport: requests, in-flight messages, sockets (one per
-// stream) and peers, and the transport class. tcp_transport.cc holds setup, progress and failure
-// handling; tcp_tx.cc the send path; tcp_rx.cc the receive path and tag matching.
+// stream) and peers, and the transport class. tcp_transport.cc holds setup and progress;
+// tcp_close.cc goodbyes, disconnects and failures; tcp_tx.cc the send path; tcp_rx.cc the
+// receive path and tag matching.
+//
+// Latency design: while the progress engine spins, small frames go out with a direct
+// non-blocking sendmsg() and come in with a direct non-blocking recv() ("polled" sockets); no
+// io_uring operation, completion, task_work, IPI or eventfd write is on that path. io_uring
+// carries what would block: sends the socket buffer cannot take, large receives straight into
+// user buffers, and a receive armed on every socket when the engine is about to sleep
+// (prepare_to_sleep), which is what makes wait_fd() readable when data arrives.
 #pragma once
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -70,7 +79,8 @@ struct SendItem {
 
 struct Peer;
 
-// One TCP socket (one stream of a peer) with at most one send and one receive in flight.
+// One TCP socket (one stream of a peer) with at most one send and one receive in flight. A
+// socket with no receive in flight that can take bytes is "polled": progress() reads it directly.
 struct Socket {
   UniqueFd fd;
   Peer* peer = nullptr;
@@ -90,6 +100,8 @@ struct Socket {
   uint64_t cur_offset = 0;    // next byte's offset in that message.
   uint64_t cur_left = 0;      // payload bytes of the segment still to come.
   bool stalled = false;       // waiting for the segment's message to start on stream 0.
+  bool polled = false;        // listed in the transport's polled_ (read directly by progress()).
+  bool goodbye = false;       // the peer's goodbye arrived: its end of stream is a clean close.
   bool eof = false;
   bool inflight() const { return send_inflight || recv_inflight; }
 };
@@ -103,6 +115,7 @@ struct Peer {
   std::unordered_map<uint64_t, std::deque<TcpRequestPtr>> posted;     // receives by tag.
   std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;    // arrivals by tag.
   std::unordered_map<uint64_t, MessagePtr> active;                    // incomplete, by seq.
+  int goodbyes = 0;  // streams whose goodbye arrived; all of them = the peer shut down cleanly.
   enum class State { kOpen, kClosed, kFailing, kFailed } state = State::kOpen;
   absl::Status error;  // why it is closed or failed.
 };
@@ -121,6 +134,7 @@ class TcpTransport final : public Transport {
   absl::Status deregister_memory(MemoryRegion* region) override;
   absl::Status progress() override;
   int wait_fd() const override { return ring_->event_fd(); }
+  void prepare_to_sleep() override;
 
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag);
   absl::StatusOr<RequestPtr> Recv(Peer& peer, void* buf, size_t len, uint64_t tag);
@@ -129,22 +143,39 @@ class TcpTransport final : public Transport {
   // tcp_tx.cc
   void PumpSend(Socket& socket);
   void OnSendDone(Socket& socket, int res);
+  void AdvanceSendQueue(Socket& socket, size_t bytes);
+  void SendFailed(Socket& socket, int err);
   // tcp_rx.cc
-  void ArmRecv(Socket& socket);
+  // Makes the socket receive: a large segment payload is received by io_uring straight into
+  // the user buffer; otherwise the socket is polled, or (`arm`, before sleeping) gets an
+  // io_uring receive into its staging buffer.
+  void ArmRecv(Socket& socket, bool arm = false);
   void OnRecvDone(Socket& socket, int res);
+  bool PollRecv(Socket& socket);
+  void PollSockets();
+  bool CanRecv(const Socket& socket) const;
+  void Received(Socket& socket, size_t n);
   void Parse(Socket& socket);
   absl::Status StartMessage(Peer& peer, const FrameHeader& header, MessagePtr* out);
   void Match(Peer& peer, const MessagePtr& message, const TcpRequestPtr& request);
   void CompleteMessage(Peer& peer, const MessagePtr& message);
   void Unstall();
   // tcp_transport.cc
+  void ProgressLocked();
+  // tcp_close.cc
+  void SendGoodbyes();
+  void OnGoodbye(Socket& socket, uint64_t blame);
   void OnDisconnect(Socket& socket, int err);
-  void FailPeer(Peer& peer, absl::Status status);
+  absl::Status PeerDied(const Peer& peer, absl::string_view how) const;
+  // `fatal`: the communicator cannot go on (progress() returns it); otherwise only the requests
+  // that can no longer complete on this peer fail with `status`. `blame`: the rank whose
+  // failure this is, when not `peer` itself.
+  void FailPeer(Peer& peer, absl::Status status, bool fatal = true, int blame = -1);
   void FinishFailures();
   absl::Status PeerError(absl::StatusCode code, const Peer& peer, absl::string_view detail,
                          absl::string_view remedy) const;
   absl::Status PeerUnusable(const Peer& peer) const;
-  bool HasPending(const Peer& peer, const Socket& closing) const;
+  bool HasPending(const Peer& peer) const;
   io_uring_sqe* Sqe();
 
   std::mutex mu_;
@@ -158,8 +189,11 @@ class TcpTransport final : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<Peer*> failing_;
   std::vector<Socket*> stalled_;
+  std::vector<Socket*> polled_;  // sockets read directly by progress(); see Socket::polled.
+  std::vector<pollfd> pollfds_;  // scratch for PollSockets.
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;         // first communicator-fatal error; progress() returns it.
+  int fatal_rank_ = -1;        // the rank that error blames (sent along with our goodbyes).
   bool eventfd_dirty_ = true;  // completions were reaped since the eventfd was last drained.
 };
 

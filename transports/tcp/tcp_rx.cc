@@ -1,7 +1,11 @@
-// Receive path of the TCP transport: each socket keeps one receive in flight into its staging
-// buffer; frames are parsed out of it and payload is copied to the matched receive (or to a heap
-// buffer when no receive is posted yet). The rest of a large segment is received straight into
-// its destination, so big messages are copied once by the kernel and never by us.
+// Receive path of the TCP transport: bytes land in each socket's staging buffer (read directly
+// while the engine spins, by an io_uring receive armed before it sleeps); frames are parsed out
+// of it and payload is copied to the matched receive (or to a heap buffer when no receive is
+// posted yet). The rest of a large segment is received by io_uring straight into its
+// destination, so big messages are copied once by the kernel and never by us.
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -118,12 +122,28 @@ void TcpTransport::Parse(Socket& socket) {
       if (message.complete() && n > 0) CompleteMessage(peer, done ? done : socket.cur);
       continue;
     }
-    if (socket.tail - socket.head < kFrameHeaderBytes) break;
-    auto header = DecodeFrameHeader(reinterpret_cast<std::byte*>(socket.staging.get() + socket.head));
+    absl::StatusOr<FrameHeader> header = absl::DataLossError("bytes after the goodbye frame");
+    if (socket.goodbye) {
+      if (socket.head == socket.tail) break;
+    } else {
+      if (socket.tail - socket.head < kFrameHeaderBytes) break;
+      header = DecodeFrameHeader(reinterpret_cast<std::byte*>(socket.staging.get() + socket.head));
+    }
     absl::Status bad;
     MessagePtr message;
     if (!header.ok()) {
       bad = header.status();
+    } else if (header->flags == kFrameGoodbye) {
+      // Last frame of the stream. On stream 0 it also says how many messages were started.
+      if (socket.stream == 0 && header->seq != peer.next_recv_seq) {
+        bad = absl::DataLossError(absl::StrCat("goodbye after message ", header->seq,
+                                               " while expecting the start of message ",
+                                               peer.next_recv_seq));
+      } else {
+        socket.head += kFrameHeaderBytes;
+        OnGoodbye(socket, header->tag);
+        continue;
+      }
     } else if (socket.stream == 0) {
       if (!(header->flags & kFrameStart) || header->seq != peer.next_recv_seq) {
         bad = absl::DataLossError(absl::StrCat("stream 0 frame for message ", header->seq,
@@ -175,22 +195,33 @@ void TcpTransport::Parse(Socket& socket) {
   }
 }
 
-void TcpTransport::ArmRecv(Socket& socket) {
-  if (socket.recv_inflight || socket.eof || socket.stalled ||
-      (socket.peer->state != Peer::State::kOpen && socket.peer->state != Peer::State::kClosed)) {
-    return;
-  }
+bool TcpTransport::CanRecv(const Socket& socket) const {
+  return !socket.recv_inflight && !socket.eof && !socket.stalled &&
+         (socket.peer->state == Peer::State::kOpen || socket.peer->state == Peer::State::kClosed);
+}
+
+void TcpTransport::ArmRecv(Socket& socket, bool arm) {
+  if (!CanRecv(socket)) return;
   void* dest;
   size_t len;
   int flags = 0;
   socket.direct = socket.cur && socket.cur->dest != nullptr &&
                   socket.cur_left >= kDirectRecvMin && socket.head == socket.tail;
   if (socket.direct) {
+    // One MSG_WAITALL receive for the whole rest of the segment: no per-chunk syscalls.
     dest = socket.cur->dest + socket.cur_offset;
     len = std::min<uint64_t>(socket.cur_left, 1u << 30);
     flags = MSG_WAITALL;
   } else {
     if (socket.tail == kStagingBytes) return;  // full of unparsed bytes; Parse frees space.
+    if (!arm) {
+      // Read directly by progress() until the engine is about to sleep (prepare_to_sleep).
+      if (!socket.polled) {
+        socket.polled = true;
+        polled_.push_back(&socket);
+      }
+      return;
+    }
     dest = socket.staging.get() + socket.tail;
     len = kStagingBytes - socket.tail;
   }
@@ -223,11 +254,72 @@ void TcpTransport::OnRecvDone(Socket& socket, int res) {
     MessagePtr message = socket.cur;
     if (socket.cur_left == 0) socket.cur.reset();
     if (message->complete()) CompleteMessage(peer, message);
+    ArmRecv(socket);
   } else {
-    socket.tail += n;
-    Parse(socket);
+    Received(socket, n);
   }
+}
+
+void TcpTransport::Received(Socket& socket, size_t n) {
+  socket.tail += n;
+  Parse(socket);
+  // Not re-armed: data just arrived, so more is likely while the caller spins; reading the
+  // socket directly saves the io_uring poll, task_work and IPI of an armed receive.
   ArmRecv(socket);
+}
+
+bool TcpTransport::PollRecv(Socket& socket) {
+  if (socket.tail == kStagingBytes) return false;
+  ssize_t n = ::recv(socket.fd.get(), socket.staging.get() + socket.tail,
+                     kStagingBytes - socket.tail, MSG_DONTWAIT);
+  if (n > 0) {
+    Received(socket, static_cast<size_t>(n));
+    return true;
+  }
+  if (n == 0) {
+    OnDisconnect(socket, 0);
+    return true;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+  OnDisconnect(socket, errno);
+  return true;
+}
+
+void TcpTransport::PollSockets() {
+  for (size_t i = 0; i < polled_.size();) {
+    if (!CanRecv(*polled_[i])) {  // armed (large segment), stalled, ended or failed meanwhile.
+      polled_[i]->polled = false;
+      polled_[i] = polled_.back();
+      polled_.pop_back();
+      continue;
+    }
+    ++i;
+  }
+  if (polled_.empty()) return;
+  // Readiness first, with one poll() for all polled sockets: tcp_poll reads the socket state
+  // without its lock, whereas an empty recv() takes the lock and collides with the peer's
+  // softirq delivering the very bytes we wait for. recv() only runs on sockets with news.
+  pollfds_.resize(polled_.size());
+  for (size_t i = 0; i < polled_.size(); ++i) pollfds_[i] = {polled_[i]->fd.get(), POLLIN, 0};
+  if (::poll(pollfds_.data(), pollfds_.size(), 0) <= 0) return;
+  for (size_t i = 0; i < pollfds_.size(); ++i) {
+    if (pollfds_[i].revents != 0) PollRecv(*polled_[i]);  // never adds to polled_.
+  }
+}
+
+void TcpTransport::prepare_to_sleep() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Every polled socket gets an io_uring receive, so data arriving from now on posts a
+  // completion and makes wait_fd() readable. The receive is issued at once by the submit below:
+  // bytes that arrived since the last direct read complete it immediately (fd readable, no
+  // sleep), so nothing that lands between the caller's last progress() and its poll() is lost.
+  for (Socket* socket : polled_) {  // arming never adds to polled_.
+    socket->polled = false;
+    ArmRecv(*socket, /*arm=*/true);
+  }
+  polled_.clear();
+  absl::Status submitted = ring_->Submit();
+  if (!submitted.ok() && fatal_.ok()) fatal_ = submitted;
 }
 
 void TcpTransport::Unstall() {

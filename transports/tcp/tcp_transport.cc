@@ -47,6 +47,7 @@ TcpTransport::TcpTransport(const TransportContext& context, const TcpTransportOp
 
 TcpTransport::~TcpTransport() {
   std::lock_guard<std::mutex> lock(mu_);
+  SendGoodbyes();  // tells every open peer this is a clean shutdown, not a crash.
   // In-flight operations reference our buffers and users' buffers: wake them (shutdown makes a
   // pending recv return 0 and a pending send fail) and wait for their completions before the
   // ring and the buffers go away.
@@ -77,6 +78,7 @@ absl::StatusOr<Blob> TcpTransport::listen() {
   std::lock_guard<std::mutex> lock(mu_);
   if (listen_fd_) return absl::FailedPreconditionError("tcp transport: listen() called twice");
   std::string ip = options_.listen_address;
+  if (ip.empty()) ip = ctx_.local_address;  // the data-path address the communicator chose.
   if (ip.empty()) {
     BRAID_ASSIGN_OR_RETURN(ip, SelectListenAddress(ctx_.config.socket_ifname));
   }
@@ -129,7 +131,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Connection>>> TcpTransport::connect(
       peer->sockets.push_back(socket.get());
       sockets_.push_back(std::move(socket));
     }
-    for (Socket* socket : peer->sockets) ArmRecv(*socket);
+    // Armed, not polled: an idle connection must still wake a sleeper (data, or a crash).
+    for (Socket* socket : peer->sockets) ArmRecv(*socket, /*arm=*/true);
     connections.push_back(std::make_unique<TcpConnection>(this, peer.get()));
     peers_.push_back(std::move(peer));
   }
@@ -164,6 +167,11 @@ io_uring_sqe* TcpTransport::Sqe() {
 
 absl::Status TcpTransport::progress() {
   std::lock_guard<std::mutex> lock(mu_);
+  ProgressLocked();
+  return fatal_;
+}
+
+void TcpTransport::ProgressLocked() {
   auto handle = [&](io_uring_cqe* cqe) {
     uint64_t id = cqe->user_data >> 2;
     if (id >= sockets_.size()) return;
@@ -171,14 +179,21 @@ absl::Status TcpTransport::progress() {
     if ((cqe->user_data & 3) == kOpSend) OnSendDone(socket, cqe->res);
     if ((cqe->user_data & 3) == kOpRecv) OnRecvDone(socket, cqe->res);
   };
-  BRAID_RETURN_IF_ERROR(ring_->Submit());
+  auto submit = [&] {
+    absl::Status submitted = ring_->Submit();
+    if (!submitted.ok() && fatal_.ok()) fatal_ = submitted;
+    return submitted.ok();
+  };
+  if (!submit()) return;
+  PollSockets();
   for (int round = 0; round < 8; ++round) {
     unsigned reaped = ring_->Reap(handle);
     if (reaped == 0 && round == 0 && eventfd_dirty_) {
       // Idle pass (the engine may sleep next): drain the eventfd, then reap again. Anything
       // posted after the drain is reaped here or leaves the fd readable, so no wakeup is lost.
       // Busy passes skip the drain: a stale count costs one spurious wakeup, not a syscall
-      // per completion.
+      // per completion. Polled sockets post no completions, so the spinning small-message
+      // path never pays for this read.
       ring_->DrainEventFd();
       eventfd_dirty_ = false;
       reaped = ring_->Reap(handle);
@@ -187,117 +202,7 @@ absl::Status TcpTransport::progress() {
     Unstall();
     FinishFailures();
     if (!ring_->HasUnsubmitted()) break;
-    BRAID_RETURN_IF_ERROR(ring_->Submit());
-  }
-  return fatal_;
-}
-
-absl::Status TcpTransport::PeerError(absl::StatusCode code, const Peer& peer,
-                                     absl::string_view detail, absl::string_view remedy) const {
-  return MakeError(code,
-                   absl::StrCat("tcp transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
-}
-
-absl::Status TcpTransport::PeerUnusable(const Peer& peer) const {
-  if (!peer.error.ok()) return peer.error;
-  return PeerError(absl::StatusCode::kUnavailable, peer, "closed", "");
-}
-
-bool TcpTransport::HasPending(const Peer& peer, const Socket& closing) const {
-  if (!peer.active.empty() || closing.cur != nullptr || closing.head != closing.tail) return true;
-  for (const auto& [tag, queue] : peer.posted) {
-    if (!queue.empty()) return true;
-  }
-  for (const Socket* socket : peer.sockets) {
-    if (!socket->sendq.empty()) return true;
-  }
-  return false;
-}
-
-void TcpTransport::OnDisconnect(Socket& socket, int err) {
-  Peer& peer = *socket.peer;
-  socket.eof = true;
-  if (peer.state != Peer::State::kOpen) return;
-  std::string how = err == 0 ? std::string("closed by the peer")
-                             : absl::StrCat("reset (", std::strerror(err), ")");
-  std::string remedy = absl::StrCat("check that rank ", peer.rank,
-                                    " is alive and did not crash; see its log");
-  // Mid-frame, or a segment on another stream still waiting for its start on this one: bytes
-  // were lost.
-  bool truncated = socket.cur != nullptr || socket.head != socket.tail;
-  for (const Socket* other : peer.sockets) truncated = truncated || (other->stalled && other->eof);
-  if (socket.stream == 0) {
-    for (const Socket* other : peer.sockets) truncated = truncated || other->stalled;
-  }
-  if (truncated) {
-    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
-                             absl::StrCat(how, " in the middle of a message"), remedy));
-    return;
-  }
-  // The other streams may still deliver data sent before the close: decide once all ended.
-  for (const Socket* other : peer.sockets) {
-    if (!other->eof) return;
-  }
-  if (HasPending(peer, socket)) {
-    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
-                             absl::StrCat(how, " with requests outstanding"), remedy));
-    return;
-  }
-  // The peer tore down with nothing owed in either direction: not an error unless we later try
-  // to use the connection.
-  peer.state = Peer::State::kClosed;
-  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                         absl::StrCat(how, " (it exited or destroyed its communicator)"),
-                         absl::StrCat("check that rank ", peer.rank, " is alive; see its log"));
-  BRAID_LOG(kInfo, peer.error.message());
-}
-
-void TcpTransport::FailPeer(Peer& peer, absl::Status status) {
-  if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
-  BRAID_LOG(kWarn, status.message());
-  peer.state = Peer::State::kFailing;
-  peer.error = status;
-  if (fatal_.ok()) fatal_ = status;
-  // Requests may only fail once no operation still writes into or reads from their buffers:
-  // shut the sockets down so in-flight operations complete, then FinishFailures() fails them.
-  for (Socket* socket : peer.sockets) {
-    if (socket->inflight()) ::shutdown(socket->fd.get(), SHUT_RDWR);
-  }
-  failing_.push_back(&peer);
-}
-
-void TcpTransport::FinishFailures() {
-  for (size_t i = 0; i < failing_.size();) {
-    Peer& peer = *failing_[i];
-    bool quiet = std::none_of(peer.sockets.begin(), peer.sockets.end(),
-                              [](const Socket* s) { return s->inflight(); });
-    if (!quiet) {
-      ++i;
-      continue;
-    }
-    auto fail = [&](const TcpRequestPtr& request) {
-      if (request && !request->done()) request->Finish(peer.error, 0);
-    };
-    for (auto& [tag, queue] : peer.posted) {
-      for (auto& request : queue) fail(request);
-    }
-    peer.posted.clear();
-    for (auto& [seq, message] : peer.active) fail(message->request);
-    peer.active.clear();
-    for (auto& [tag, queue] : peer.unexpected) {
-      std::erase_if(queue, [](const MessagePtr& m) { return !m->complete(); });
-    }
-    for (Socket* socket : peer.sockets) {
-      for (auto& item : socket->sendq) fail(item.request);
-      socket->sendq.clear();
-      socket->cur.reset();
-      socket->head = socket->tail = 0;
-      socket->stalled = false;
-    }
-    peer.state = Peer::State::kFailed;
-    failing_.erase(failing_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (!submit()) return;
   }
 }
 

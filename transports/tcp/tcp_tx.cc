@@ -51,29 +51,79 @@ absl::StatusOr<RequestPtr> TcpTransport::Send(Peer& peer, const void* buf, size_
 }
 
 void TcpTransport::PumpSend(Socket& socket) {
-  if (socket.send_inflight || socket.sendq.empty() || socket.peer->state != Peer::State::kOpen) {
+  bool direct = true;
+  while (!socket.send_inflight && !socket.sendq.empty() &&
+         socket.peer->state == Peer::State::kOpen) {
+    int n = 0;
+    size_t want = 0;
+    for (SendItem& item : socket.sendq) {
+      if (n + 2 > kMaxIov) break;
+      if (item.done < kFrameHeaderBytes) {
+        socket.iov[n++] = {item.header + item.done, kFrameHeaderBytes - item.done};
+      }
+      size_t sent_payload = item.done > kFrameHeaderBytes ? item.done - kFrameHeaderBytes : 0;
+      if (item.payload_len > sent_payload) {
+        socket.iov[n++] = {const_cast<char*>(item.payload) + sent_payload,
+                           item.payload_len - sent_payload};
+      }
+    }
+    for (int i = 0; i < n; ++i) want += socket.iov[i].iov_len;
+    std::memset(&socket.msg, 0, sizeof(socket.msg));
+    socket.msg.msg_iov = socket.iov;
+    socket.msg.msg_iovlen = static_cast<size_t>(n);
+    // Direct first: when the socket buffer has room (the common case) the kernel takes the
+    // frames now, with no io_uring submission, completion or wakeup on the latency path.
+    if (direct) {
+      ssize_t sent = ::sendmsg(socket.fd.get(), &socket.msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        SendFailed(socket, errno);
+        return;
+      }
+      if (sent > 0) AdvanceSendQueue(socket, static_cast<size_t>(sent));
+      if (sent == static_cast<ssize_t>(want)) continue;  // all gathered; more may be queued.
+      // The socket buffer is full: io_uring waits for room and sends the rest (MSG_WAITALL).
+      direct = false;
+      if (sent > 0) continue;  // rebuild the iovecs past what went out, then hand over.
+    }
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return;
+    io_uring_prep_sendmsg(sqe, socket.fd.get(), &socket.msg, MSG_NOSIGNAL | MSG_WAITALL);
+    io_uring_sqe_set_data64(sqe, UserData(socket, kOpSend));
+    socket.send_inflight = true;
+  }
+}
+
+void TcpTransport::AdvanceSendQueue(Socket& socket, size_t bytes) {
+  while (bytes > 0 && !socket.sendq.empty()) {
+    SendItem& item = socket.sendq.front();
+    size_t take = std::min(bytes, item.size() - item.done);
+    item.done += take;
+    bytes -= take;
+    if (item.done < item.size()) break;
+    TcpRequestPtr request = std::move(item.request);
+    socket.sendq.pop_front();
+    if (--request->segments_left == 0) request->Finish(absl::OkStatus(), request->len);
+  }
+}
+
+void TcpTransport::SendFailed(Socket& socket, int err) {
+  Peer& peer = *socket.peer;
+  std::string detail = absl::StrCat("send failed on stream ", socket.stream, ": ",
+                                    std::strerror(err));
+  if (peer.goodbyes > 0) {
+    // The peer is shutting down cleanly (a goodbye arrived) and closed before taking these
+    // bytes: only the sends that can no longer be delivered fail.
+    FailPeer(peer,
+             PeerError(absl::StatusCode::kUnavailable, peer,
+                       absl::StrCat("shut down (destroyed its communicator) before receiving "
+                                    "everything sent to it; ", detail),
+                       "make every rank finish the same operations before destroying its "
+                       "communicator"),
+             /*fatal=*/false);
     return;
   }
-  int n = 0;
-  for (SendItem& item : socket.sendq) {
-    if (n + 2 > kMaxIov) break;
-    if (item.done < kFrameHeaderBytes) {
-      socket.iov[n++] = {item.header + item.done, kFrameHeaderBytes - item.done};
-    }
-    size_t sent_payload = item.done > kFrameHeaderBytes ? item.done - kFrameHeaderBytes : 0;
-    if (item.payload_len > sent_payload) {
-      socket.iov[n++] = {const_cast<char*>(item.payload) + sent_payload,
-                         item.payload_len - sent_payload};
-    }
-  }
-  io_uring_sqe* sqe = Sqe();
-  if (sqe == nullptr) return;
-  std::memset(&socket.msg, 0, sizeof(socket.msg));
-  socket.msg.msg_iov = socket.iov;
-  socket.msg.msg_iovlen = static_cast<size_t>(n);
-  io_uring_prep_sendmsg(sqe, socket.fd.get(), &socket.msg, MSG_NOSIGNAL | MSG_WAITALL);
-  io_uring_sqe_set_data64(sqe, UserData(socket, kOpSend));
-  socket.send_inflight = true;
+  FailPeer(peer, PeerDied(peer, absl::StrCat("broke its connection (", detail, ")")));
 }
 
 void TcpTransport::OnSendDone(Socket& socket, int res) {
@@ -86,29 +136,14 @@ void TcpTransport::OnSendDone(Socket& socket, int res) {
   }
   if (res < 0) {
     // Bytes we owe the peer cannot be delivered: always an error for the queued sends.
-    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer,
-                             absl::StrCat("send failed on stream ", socket.stream, ": ",
-                                          std::strerror(-res)),
-                             absl::StrCat("check that rank ", peer.rank,
-                                          " is alive and did not crash; see its log")));
+    SendFailed(socket, -res);
     return;
   }
-  size_t left = static_cast<size_t>(res);
-  while (left > 0 && !socket.sendq.empty()) {
-    SendItem& item = socket.sendq.front();
-    size_t take = std::min(left, item.size() - item.done);
-    item.done += take;
-    left -= take;
-    if (item.done < item.size()) break;
-    TcpRequestPtr request = std::move(item.request);
-    socket.sendq.pop_front();
-    if (--request->segments_left == 0) request->Finish(absl::OkStatus(), request->len);
-  }
+  AdvanceSendQueue(socket, static_cast<size_t>(res));
   // A zero-byte result for a non-empty queue is impossible on a healthy stream: treat it as
   // a disconnect rather than spinning.
   if (res == 0 && !socket.sendq.empty()) {
-    FailPeer(peer, PeerError(absl::StatusCode::kUnavailable, peer, "send made no progress",
-                             "check that the peer is alive"));
+    FailPeer(peer, PeerDied(peer, "stopped taking data (a send made no progress)"));
     return;
   }
   PumpSend(socket);

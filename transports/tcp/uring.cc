@@ -16,11 +16,16 @@ absl::StatusOr<std::unique_ptr<Uring>> Uring::Create(unsigned entries) {
   io_uring_params params;
   std::memset(&params, 0, sizeof(params));
   // No SQPOLL (it burns a core), no SINGLE_ISSUER/DEFER_TASKRUN (different threads may drive
-  // the ring in turn under the transport's mutex), no COOP_TASKRUN (completions of requests a
-  // different thread submitted must still run promptly).
-  params.flags = IORING_SETUP_CQSIZE;
+  // the ring in turn under the transport's mutex).
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   params.cq_entries = entries * 4;
   int rc = io_uring_queue_init_params(entries, &uring->ring_, &params);
+  if (rc == -EINVAL) {
+    std::memset(&params, 0, sizeof(params));
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = entries * 4;
+    rc = io_uring_queue_init_params(entries, &uring->ring_, &params);
+  }
   if (rc < 0) {
     return SystemError("io_uring_queue_init", -rc,
                        "io_uring may be disabled (sysctl kernel.io_uring_disabled, seccomp in "
@@ -71,7 +76,7 @@ io_uring_sqe* Uring::GetSqe() {
 }
 
 absl::Status Uring::Submit() {
-  if (io_uring_sq_ready(&ring_) == 0 && !io_uring_cq_has_overflow(&ring_)) {
+  if (io_uring_sq_ready(&ring_) == 0 && !io_uring_cq_has_overflow(&ring_) && !TaskRunPending()) {
     return absl::OkStatus();
   }
   while (true) {

@@ -30,6 +30,11 @@ class Uring {
   // Submits queued entries (if any) and flushes pending completions into the CQ.
   absl::Status Submit();
   bool HasUnsubmitted() { return io_uring_sq_ready(&ring_) > 0; }
+  // COOP_TASKRUN: completions wait as task_work until we enter the kernel; the kernel raises
+  // IORING_SQ_TASKRUN when some are waiting, and Submit() enters to run them.
+  bool TaskRunPending() {
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+  }
 
   // Calls f(cqe) for every available completion and consumes them; returns how many.
   template <typename F>

@@ -159,8 +159,9 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(const std::byte* in) {
     return absl::DataLossError(absl::StrCat("frame header version ", version, ", expected ",
                                             kWireVersion, " (mixed Braid versions)"));
   }
-  if ((h.flags & ~kFrameStart) != 0 || reserved != 0) {
-    return absl::DataLossError("frame header has unknown flags");
+  if ((h.flags != 0 && h.flags != kFrameStart && h.flags != kFrameGoodbye) || reserved != 0) {
+    return absl::DataLossError(absl::StrCat("frame header has unknown flags 0x",
+                                            absl::Hex(h.flags)));
   }
   h.seq = Get<uint64_t>(p);
   h.tag = Get<uint64_t>(p);
@@ -172,6 +173,9 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(const std::byte* in) {
     return absl::DataLossError(absl::StrCat("frame header has inconsistent lengths (total ",
                                             h.total_len, ", offset ", h.offset, ", segment ",
                                             h.seg_len, ")"));
+  }
+  if (h.flags == kFrameGoodbye && (h.total_len != 0 || h.tag > (uint64_t{1} << 31))) {
+    return absl::DataLossError("goodbye frame with a payload or a bad rank");
   }
   return h;
 }

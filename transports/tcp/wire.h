@@ -12,7 +12,7 @@
 
 namespace braid::tcp {
 
-inline constexpr uint8_t kWireVersion = 1;
+inline constexpr uint8_t kWireVersion = 2;  // 2: goodbye frames.
 
 // ---- Listen blob: where a rank accepts connections. ----
 struct ListenAddress {
@@ -48,6 +48,11 @@ uint64_t HelloProof(std::span<const std::byte> secret, const Hello& hello);
 inline constexpr size_t kFrameHeaderBytes = 48;
 inline constexpr uint64_t kMaxMessageBytes = uint64_t{1} << 40;  // 1 TiB sanity bound.
 inline constexpr uint8_t kFrameStart = 1;
+// Goodbye: the last frame a stream carries when its transport is destroyed (no payload; lengths
+// zero). An end of stream after it is a clean close; one without it is a crash. Its tag is 0,
+// or 1 + the rank whose failure made the sender give up, so that the receivers blame the rank
+// that failed first whatever order the news arrives in.
+inline constexpr uint8_t kFrameGoodbye = 2;
 struct FrameHeader {
   uint8_t flags = 0;
   uint64_t seq = 0;        // per connection and direction, counts messages from 0.

@@ -25,6 +25,9 @@ absl::Status ChainBroadcast(const CollectiveContext& ctx, const void* send, void
   // The root sends from the user's send buffer so the copy above overlaps the transfer.
   const std::byte* source = ctx.rank == root ? static_cast<const std::byte*>(send) : out;
 
+  // Receives land straight in the user's buffer, so many can be posted ahead at no memory cost;
+  // a receive posted before its data arrives spares the transport a heap copy.
+  constexpr size_t kRecvsAhead = 64;
   std::vector<RequestPtr> recvs(chunks), sends;
   auto post_recv = [&](size_t c) -> absl::Status {
     size_t len = std::min(chunk, bytes - c * chunk);
@@ -33,14 +36,14 @@ absl::Status ChainBroadcast(const CollectiveContext& ctx, const void* send, void
     return absl::OkStatus();
   };
   if (receives) {
-    for (size_t c = 0; c < std::min<size_t>(chunks, kRecvWindow); ++c) {
+    for (size_t c = 0; c < std::min<size_t>(chunks, kRecvsAhead); ++c) {
       BRAID_RETURN_IF_ERROR(post_recv(c));
     }
   }
   for (size_t c = 0; c < chunks; ++c) {
     if (receives) {
       BRAID_RETURN_IF_ERROR(WaitWithPeer(ctx, recvs[c], ctx.left()));
-      if (c + kRecvWindow < chunks) BRAID_RETURN_IF_ERROR(post_recv(c + kRecvWindow));
+      if (c + kRecvsAhead < chunks) BRAID_RETURN_IF_ERROR(post_recv(c + kRecvsAhead));
     }
     if (forwards) {
       size_t len = std::min(chunk, bytes - c * chunk);

@@ -69,7 +69,7 @@ absl::StatusOr<std::string> AddressRoutingTo(const std::string& host) {
   if (::getaddrinfo(host.c_str(), "9", &hints, &found) != 0 || found == nullptr) {
     return absl::NotFoundError(absl::StrCat("cannot resolve ", host));
   }
-  bootstrap::ScopedFd fd(::socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(found->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   int rc = fd.valid() ? ::connect(fd.get(), found->ai_addr, found->ai_addrlen) : -1;
   ::freeaddrinfo(found);
   if (rc != 0) return absl::NotFoundError(absl::StrCat("no route to ", host));

@@ -19,10 +19,10 @@
 namespace braid::bootstrap {
 namespace {
 
-absl::StatusOr<ScopedFd> Listen(const SocketAddress& address, const std::string& shown_host,
+absl::StatusOr<UniqueFd> Listen(const SocketAddress& address, const std::string& shown_host,
                                 uint16_t port) {
   const std::string where = FormatHostPort(shown_host, port);
-  ScopedFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return SystemError("create the bootstrap root's socket", errno);
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -83,7 +83,7 @@ absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint
   }
   BRAID_ASSIGN_OR_RETURN(SocketAddress address, ResolveAddress(listen_host, port, true));
   if (advertised.empty()) advertised = NumericHost(address.get());
-  BRAID_ASSIGN_OR_RETURN(ScopedFd fd,
+  BRAID_ASSIGN_OR_RETURN(UniqueFd fd,
                          Listen(address, bind_host.empty() ? listen_host : bind_host, port));
   SocketAddress bound;
   bound.length = sizeof(bound.storage);

@@ -31,6 +31,6 @@ absl::StatusOr<UniqueId> StartRootWithOptions(const std::string& bind_host, uint
 
 // Serves one rendezvous on `listen_fd` until every rank has left or it fails or times out.
 // Owns all its state, touches no global state: the process may exit while it runs.
-void ServeRendezvous(ScopedFd listen_fd, std::vector<std::byte> secret, RootOptions options);
+void ServeRendezvous(UniqueFd listen_fd, std::vector<std::byte> secret, RootOptions options);
 
 }  // namespace braid::bootstrap

@@ -29,7 +29,7 @@ constexpr size_t kMaxPendingConnections = 1024;
 enum class Phase { kAwaitProof, kAwaitHello, kJoined };
 
 struct Conn {
-  ScopedFd fd;
+  UniqueFd fd;
   std::string peer;
   Phase phase = Phase::kAwaitProof;
   std::array<std::byte, kNonceBytes> nonce{};
@@ -49,7 +49,7 @@ struct Conn {
 
 class RootServer {
  public:
-  RootServer(ScopedFd listen_fd, std::vector<std::byte> secret, RootOptions options)
+  RootServer(UniqueFd listen_fd, std::vector<std::byte> secret, RootOptions options)
       : listen_(std::move(listen_fd)),
         secret_(std::move(secret)),
         options_(options),
@@ -77,7 +77,7 @@ class RootServer {
   std::string MissingRanks(bool contributions) const;
   size_t MaxPayload(const Conn& c) const;
 
-  ScopedFd listen_;
+  UniqueFd listen_;
   std::vector<std::byte> secret_;
   RootOptions options_;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -487,7 +487,7 @@ void RootServer::HandleGather(Conn& c, const Frame& frame) {
 
 }  // namespace
 
-void ServeRendezvous(ScopedFd listen_fd, std::vector<std::byte> secret, RootOptions options) {
+void ServeRendezvous(UniqueFd listen_fd, std::vector<std::byte> secret, RootOptions options) {
   RootServer server(std::move(listen_fd), std::move(secret), options);
   server.Run();
 }

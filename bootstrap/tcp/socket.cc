@@ -21,16 +21,6 @@
 
 namespace braid::bootstrap {
 
-ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void ScopedFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 std::string FormatHostPort(absl::string_view host, uint16_t port) {
   if (host.find(':') != absl::string_view::npos) return absl::StrCat("[", host, "]:", port);
   return absl::StrCat(host, ":", port);
@@ -128,8 +118,8 @@ bool Retryable(int err) {
 }
 
 // One connect attempt bounded by `deadline`. Returns the errno of the failure, 0 on success.
-int ConnectOnce(const SocketAddress& address, Deadline deadline, ScopedFd* out) {
-  ScopedFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+int ConnectOnce(const SocketAddress& address, Deadline deadline, UniqueFd* out) {
+  UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return errno;
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -152,7 +142,7 @@ int ConnectOnce(const SocketAddress& address, Deadline deadline, ScopedFd* out) 
 
 }  // namespace
 
-absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
+absl::StatusOr<UniqueFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
                                           absl::string_view remedy) {
   const std::string where = FormatHostPort(host, port);
   const auto budget = deadline.remaining();
@@ -161,7 +151,7 @@ absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port
   int last_error = 0;
   while (true) {
     if (address.ok()) {
-      ScopedFd fd;
+      UniqueFd fd;
       last_error = ConnectOnce(*address, deadline, &fd);
       if (last_error == 0) return fd;
       if (!Retryable(last_error)) {

@@ -14,32 +14,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/deadline.h"
+#include "core/unique_fd.h"
 
 namespace braid::bootstrap {
 
-// Owns one file descriptor; closes it on destruction.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(other.release()) {}
-  ScopedFd& operator=(ScopedFd&& other) noexcept;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 struct SocketAddress {
   sockaddr_storage storage{};
@@ -70,7 +48,7 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration);
 // Connects to host:port, retrying refused/unreachable attempts with a small backoff until
 // `deadline`. The returned socket is non-blocking with TCP_NODELAY. On timeout the error names
 // the address and the last failure, with `remedy`.
-absl::StatusOr<ScopedFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
+absl::StatusOr<UniqueFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
                                           absl::string_view remedy);
 
 // Deadline-bounded I/O on a non-blocking socket. `what` names the exchange for messages,

@@ -16,7 +16,6 @@ namespace {
 
 using bootstrap::DescribeSeconds;
 using bootstrap::MessageType;
-using bootstrap::ScopedFd;
 using bootstrap::WireReader;
 using bootstrap::WireWriter;
 
@@ -39,7 +38,7 @@ std::string ErrorText(const bootstrap::Frame& frame) {
 
 class TcpBootstrap final : public Bootstrap {
  public:
-  TcpBootstrap(ScopedFd fd, std::string root, std::string me, int rank, int nranks,
+  TcpBootstrap(UniqueFd fd, std::string root, std::string me, int rank, int nranks,
                std::vector<std::string> hosts)
       : fd_(std::move(fd)),
         root_(std::move(root)),
@@ -59,7 +58,7 @@ class TcpBootstrap final : public Bootstrap {
     return status;
   }
 
-  ScopedFd fd_;
+  UniqueFd fd_;
   std::string root_;
   std::string me_;  // "rank R (host H)" for messages.
   int rank_;
@@ -155,13 +154,13 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, i
                      "the unique id has no secret or port (not from braidGetUniqueId?)");
   }
   const auto budget = deadline.remaining();
-  absl::StatusOr<ScopedFd> connected =
+  absl::StatusOr<UniqueFd> connected =
       bootstrap::ConnectWithRetry(id.root_host, id.root_port, deadline, kReachRemedy);
   if (!connected.ok()) {
     return absl::Status(connected.status().code(),
                         absl::StrCat(me, ": ", connected.status().message()));
   }
-  ScopedFd fd = std::move(*connected);
+  UniqueFd fd = std::move(*connected);
 
   absl::StatusOr<bootstrap::Frame> challenge =
       bootstrap::ReceiveFrame(fd.get(), bootstrap::kNonceBytes, deadline, "the challenge");

@@ -1,5 +1,7 @@
 #include "bootstrap/tcp/wire.h"
 
+#include "core/siphash.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -49,25 +51,6 @@ absl::StatusOr<Header> DecodeHeader(const std::byte* p, size_t max_payload) {
                                  " bytes exceeds the limit of ", max_payload));
   }
   return Header{static_cast<MessageType>(type), length};
-}
-
-uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-void SipRound(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) {
-  v0 += v1;
-  v1 = Rotl(v1, 13);
-  v1 ^= v0;
-  v0 = Rotl(v0, 32);
-  v2 += v3;
-  v3 = Rotl(v3, 16);
-  v3 ^= v2;
-  v0 += v3;
-  v3 = Rotl(v3, 21);
-  v3 ^= v0;
-  v2 += v1;
-  v1 = Rotl(v1, 17);
-  v1 ^= v2;
-  v2 = Rotl(v2, 32);
 }
 
 }  // namespace
@@ -201,36 +184,9 @@ bool WireReader::String(size_t max_length, std::string* out) {
   return true;
 }
 
-uint64_t SipHash24(std::span<const std::byte, 16> key, std::span<const std::byte> message) {
-  const uint64_t k0 = GetLe(key.data(), 8);
-  const uint64_t k1 = GetLe(key.data() + 8, 8);
-  uint64_t v0 = 0x736f6d6570736575ull ^ k0;
-  uint64_t v1 = 0x646f72616e646f6dull ^ k1;
-  uint64_t v2 = 0x6c7967656e657261ull ^ k0;
-  uint64_t v3 = 0x7465646279746573ull ^ k1;
-  const size_t len = message.size();
-  const size_t whole = len - len % 8;
-  for (size_t i = 0; i < whole; i += 8) {
-    uint64_t m = GetLe(message.data() + i, 8);
-    v3 ^= m;
-    SipRound(v0, v1, v2, v3);
-    SipRound(v0, v1, v2, v3);
-    v0 ^= m;
-  }
-  uint64_t b = static_cast<uint64_t>(len) << 56;
-  b |= GetLe(message.data() + whole, static_cast<int>(len - whole));
-  v3 ^= b;
-  SipRound(v0, v1, v2, v3);
-  SipRound(v0, v1, v2, v3);
-  v0 ^= b;
-  v2 ^= 0xff;
-  for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
-  return v0 ^ v1 ^ v2 ^ v3;
-}
-
 uint64_t ComputeProof(std::span<const std::byte> secret, std::span<const std::byte> nonce) {
   std::array<std::byte, 16> key{};
-  if (!secret.empty()) std::memcpy(key.data(), secret.data(), std::min(secret.size(), key.size()));
+  SipKeyFromSecret(secret, key);
   static constexpr absl::string_view kLabel = "braid-bootstrap-proof-v1";
   std::vector<std::byte> message(kLabel.size() + nonce.size());
   std::memcpy(message.data(), kLabel.data(), kLabel.size());

@@ -104,8 +104,6 @@ class WireReader {
   size_t offset_ = 0;
 };
 
-// SipHash-2-4 (Aumasson & Bernstein) with a 128-bit key: a keyed hash for short messages.
-uint64_t SipHash24(std::span<const std::byte, 16> key, std::span<const std::byte> message);
 
 // The proof a rank sends for `nonce`: SipHash-2-4(secret, "braid-bootstrap-proof-v1" || nonce).
 // The secret itself never crosses the network.

@@ -126,7 +126,7 @@ void ExpectAllOk(const std::vector<std::string>& results) {
 }
 
 uint16_t UnusedPort() {
-  bootstrap::ScopedFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -136,10 +136,10 @@ uint16_t UnusedPort() {
   return ntohs(a.sin_port);
 }
 
-bootstrap::ScopedFd RawConnect(const UniqueId& id) {
+UniqueFd RawConnect(const UniqueId& id) {
   auto fd = bootstrap::ConnectWithRetry(id.root_host, id.root_port, Deadline::After(5s), "");
   EXPECT_TRUE(fd.ok()) << fd.status();
-  return fd.ok() ? std::move(*fd) : bootstrap::ScopedFd();
+  return fd.ok() ? std::move(*fd) : UniqueFd();
 }
 
 // True if the root closes `fd` (EOF after whatever it sent) within `within`.
@@ -203,16 +203,16 @@ TEST(Bootstrap, GarbageSilentAndOversizedPeersDoNotDisturb) {
   auto id = bootstrap::StartRootWithOptions("127.0.0.1", 0, {}, options);
   ASSERT_TRUE(id.ok()) << id.status();
 
-  bootstrap::ScopedFd silent = RawConnect(*id);
-  bootstrap::ScopedFd garbage = RawConnect(*id);
+  UniqueFd silent = RawConnect(*id);
+  UniqueFd garbage = RawConnect(*id);
   std::string junk(1000, 'x');
   ASSERT_EQ(::send(garbage.get(), junk.data(), junk.size(), MSG_NOSIGNAL), 1000);
-  bootstrap::ScopedFd oversized = RawConnect(*id);
+  UniqueFd oversized = RawConnect(*id);
   std::vector<std::byte> huge = bootstrap::EncodeFrame(bootstrap::MessageType::kProof, {});
   huge[8] = std::byte{0};
   huge[11] = std::byte{0x40};  // claims a 1 GiB proof.
   ASSERT_EQ(::send(oversized.get(), huge.data(), huge.size(), MSG_NOSIGNAL), 12);
-  bootstrap::ScopedFd truncated = RawConnect(*id);
+  UniqueFd truncated = RawConnect(*id);
   std::vector<std::byte> proof = bootstrap::EncodeFrame(bootstrap::MessageType::kProof,
                                                         bootstrap::WireWriter().U64(42).data());
   ASSERT_EQ(::send(truncated.get(), proof.data(), 15, MSG_NOSIGNAL), 15);
@@ -227,7 +227,7 @@ TEST(Bootstrap, SilentConnectionIsDroppedAfterHandshakeTimeout) {
   options.handshake_timeout = 300ms;
   auto id = bootstrap::StartRootWithOptions("127.0.0.1", 0, {}, options);
   ASSERT_TRUE(id.ok()) << id.status();
-  bootstrap::ScopedFd silent = RawConnect(*id);
+  UniqueFd silent = RawConnect(*id);
   auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(ClosedByRoot(silent.get(), 3000ms));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
@@ -339,7 +339,7 @@ TEST(Bootstrap, RanksMayStartBeforeTheRootListens) {
 }
 
 TEST(Bootstrap, FixedPortInUseGivesRemedy) {
-  bootstrap::ScopedFd holder(::socket(AF_INET, SOCK_STREAM, 0));
+  UniqueFd holder(::socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -4,6 +4,7 @@
 
 #include "bootstrap/bootstrap.h"
 #include "bootstrap/tcp/wire.h"
+#include "core/siphash.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -64,9 +65,9 @@ TEST(WireTest, SipHashReferenceVectors) {
   std::array<std::byte, 16> key;
   for (int i = 0; i < 16; ++i) key[i] = static_cast<std::byte>(i);
   std::vector<std::byte> message;
-  EXPECT_EQ(bootstrap::SipHash24(key, message), 0x726fdb47dd0e0e31ull);
+  EXPECT_EQ(SipHash24(key, message), 0x726fdb47dd0e0e31ull);
   for (int i = 0; i < 15; ++i) message.push_back(static_cast<std::byte>(i));
-  EXPECT_EQ(bootstrap::SipHash24(key, message), 0xa129ca6149be45e5ull);
+  EXPECT_EQ(SipHash24(key, message), 0xa129ca6149be45e5ull);
   // Different secrets give different proofs for the same nonce.
   std::vector<std::byte> nonce(16, std::byte{3});
   EXPECT_NE(bootstrap::ComputeProof(std::vector<std::byte>(16, std::byte{1}), nonce),

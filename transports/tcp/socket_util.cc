@@ -43,16 +43,6 @@ bool MatchesSpec(std::string_view name, std::string_view spec) {
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 absl::StatusOr<SocketAddress> MakeSocketAddress(const std::string& ip, uint16_t port) {
   SocketAddress address;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage);

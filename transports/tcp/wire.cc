@@ -1,5 +1,10 @@
 #include "transports/tcp/wire.h"
 
+#include <array>
+#include <cstring>
+
+#include "core/siphash.h"
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -22,18 +27,6 @@ T Get(const std::byte*& p) {
   for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
   p += sizeof(T);
   return static_cast<T>(v);
-}
-
-uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-// Four SipHash-style ARX rounds over the state.
-void Rounds(uint64_t v[4]) {
-  for (int r = 0; r < 4; ++r) {
-    v[0] += v[1]; v[1] = Rotl(v[1], 13); v[1] ^= v[0]; v[0] = Rotl(v[0], 32);
-    v[2] += v[3]; v[3] = Rotl(v[3], 16); v[3] ^= v[2];
-    v[0] += v[3]; v[3] = Rotl(v[3], 21); v[3] ^= v[0];
-    v[2] += v[1]; v[1] = Rotl(v[1], 17); v[1] ^= v[2]; v[2] = Rotl(v[2], 32);
-  }
 }
 
 }  // namespace
@@ -107,28 +100,17 @@ absl::StatusOr<Hello> DecodeHello(const std::byte* in) {
 }
 
 uint64_t HelloProof(std::span<const std::byte> secret, const Hello& hello) {
-  // Key = the secret folded into 128 bits; message = every hello field but the proof.
-  uint64_t k0 = 0x736f6d6570736575ULL, k1 = 0x646f72616e646f6dULL;
-  for (size_t i = 0; i < secret.size(); ++i) {
-    uint64_t& k = (i / 8) % 2 ? k1 : k0;
-    k ^= static_cast<uint64_t>(secret[i]) << (8 * (i % 8));
-    if (i % 8 == 7) k = Rotl(k * 0x9e3779b97f4a7c15ULL, 29);
-  }
-  uint64_t v[4] = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-                   k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
-  uint64_t words[4] = {hello.comm_id, static_cast<uint64_t>(hello.kind),
+  // Message = a label and every hello field but the proof, so a proof cannot be replayed for
+  // another communicator, rank pair or stream.
+  std::array<std::byte, 16> key;
+  SipKeyFromSecret(secret, key);
+  static constexpr char kLabel[8] = {'b', 'r', 'd', 'h', 'e', 'l', 'o', '2'};
+  uint64_t words[5] = {0, hello.comm_id, static_cast<uint64_t>(hello.kind),
                        (static_cast<uint64_t>(static_cast<uint32_t>(hello.from_rank)) << 32) |
                            static_cast<uint32_t>(hello.to_rank),
                        (static_cast<uint64_t>(hello.stream) << 32) | hello.nstreams};
-  for (uint64_t m : words) {
-    v[3] ^= m;
-    Rounds(v);
-    v[0] ^= m;
-  }
-  v[2] ^= 0xff;
-  Rounds(v);
-  Rounds(v);
-  return v[0] ^ v[1] ^ v[2] ^ v[3];
+  std::memcpy(&words[0], kLabel, sizeof(kLabel));
+  return SipHash24(key, std::as_bytes(std::span(words)));
 }
 
 void EncodeFrameHeader(const FrameHeader& h, std::byte* out) {

@@ -37,8 +37,8 @@ struct Hello {
 void EncodeHello(const Hello& hello, std::byte* out);  // writes kHelloBytes.
 absl::StatusOr<Hello> DecodeHello(const std::byte* in);
 // Keyed hash of the secret with every other hello field: proves knowledge of the secret without
-// sending it. A SipHash-style ARX mix; NOT cryptographic grade (it keeps out strays and
-// misconfigured jobs, not a determined attacker on the network).
+// sending it: SipHash-2-4 keyed by the secret (a 64-bit tag: it keeps out strays and
+// misconfigured jobs; it is not a substitute for a secured network).
 uint64_t HelloProof(std::span<const std::byte> secret, const Hello& hello);
 
 // ---- Data frame header, followed by seg_len payload bytes. ----

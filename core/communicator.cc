@@ -1,5 +1,7 @@
 #include "core/communicator.h"
 
+#include <pthread.h>
+
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -256,7 +258,12 @@ absl::StatusOr<std::shared_ptr<Operation>> Communicator::Start(std::string descr
   {
     std::lock_guard<std::mutex> lock(order_mutex_);
     queue_.push_back({next_ticket_++, std::move(description), std::move(body), operation});
-    if (!worker_.joinable()) worker_ = std::thread([this] { WorkerLoop(); });
+    if (!worker_.joinable()) {
+      worker_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "braid-worker");
+        WorkerLoop();
+      });
+    }
   }
   order_cv_.notify_all();
   return operation;

@@ -1,6 +1,7 @@
 // The rendezvous root's server: a poll loop over the listening socket and every connection.
 // Unauthenticated connections are cheap to drop (small frame limits, a handshake timeout), so
 // garbage or silent peers never disturb the rendezvous of real ranks.
+#include <pthread.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -488,6 +489,7 @@ void RootServer::HandleGather(Conn& c, const Frame& frame) {
 }  // namespace
 
 void ServeRendezvous(UniqueFd listen_fd, std::vector<std::byte> secret, RootOptions options) {
+  pthread_setname_np(pthread_self(), "braid-root");  // visible in top -H, gdb and tests
   RootServer server(std::move(listen_fd), std::move(secret), options);
   server.Run();
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -406,10 +407,18 @@ TEST(Bootstrap, OversizedContributionIsRefusedLocally) {
   EXPECT_EQ((*fine)[0], Blob(3, std::byte{9}));
 }
 
+// Root threads of this process, by the name the root gives its thread (sanitizer runtimes
+// start threads of their own, so a plain thread count would not do).
 int ThreadCount() {
   int count = 0;
   if (DIR* dir = ::opendir("/proc/self/task")) {
-    while (dirent* e = ::readdir(dir)) count += e->d_name[0] != '.';
+    while (dirent* e = ::readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      count += name == "braid-root";
+    }
     ::closedir(dir);
   }
   return count;
@@ -421,6 +430,10 @@ TEST(Bootstrap, RootThreadExitsOnceEveryRankClosed) {
   const int baseline = ThreadCount();
   auto id = StartRoot("127.0.0.1", 0);
   ASSERT_TRUE(id.ok()) << id.status();
+  auto started = std::chrono::steady_clock::now() + 2s;  // the thread names itself first thing
+  while (ThreadCount() < baseline + 1 && std::chrono::steady_clock::now() < started) {
+    std::this_thread::sleep_for(1ms);
+  }
   EXPECT_EQ(ThreadCount(), baseline + 1);
   ExpectAllOk(RunRendezvous(*id, 3));
   auto deadline = std::chrono::steady_clock::now() + 5s;

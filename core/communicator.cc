@@ -1,7 +1,9 @@
 #include "core/communicator.h"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -160,7 +162,17 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
     comm->peers_[static_cast<size_t>(connection->peer())] = connection.get();
   }
   bootstrap->Close();
-  comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), config.spin);
+  auto spin = config.spin;
+  if (spin.count() < 0) {
+    cpu_set_t cpus;
+    int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    int local = static_cast<int>(std::count(comm->hosts_.begin(), comm->hosts_.end(),
+                                            comm->hosts_[static_cast<size_t>(rank)]));
+    spin = SpinForHost(local, ncpus);
+    BRAID_LOG(kInfo, local, " ranks on this host, ", ncpus, " CPUs: spinning ", spin.count(),
+              " us before sleeping");
+  }
+  comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), spin);
   return comm;
 }
 

@@ -61,7 +61,7 @@ const std::vector<ConfigVariable>& ConfigTable() {
          c.timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
          return true;
        }},
-      {"BRAID_SPIN_US", "50",
+      {"BRAID_SPIN_US", "50, or 0 when ranks outnumber CPUs",
        "Microseconds the progress engine busy-polls before sleeping on the transport.",
        [](absl::string_view v, Config& c) {
          int us = 0;
@@ -113,6 +113,10 @@ absl::StatusOr<Config> ParseConfig(const std::function<const char*(const char*)>
     }
   }
   return config;
+}
+
+std::chrono::microseconds SpinForHost(int local_ranks, int cpus) {
+  return std::chrono::microseconds(local_ranks > cpus ? 0 : 50);
 }
 
 std::string DescribeConfig(const Config& c) {

@@ -20,7 +20,8 @@ struct Config {
   std::string transport;              // BRAID_TRANSPORT: "" = best usable; else forced.
   std::string socket_ifname;          // BRAID_SOCKET_IFNAME: interface (prefix) for sockets.
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // BRAID_TIMEOUT (seconds).
-  std::chrono::microseconds spin{50};  // BRAID_SPIN_US: busy-poll before sleeping.
+  // BRAID_SPIN_US: busy-poll before sleeping; negative = auto (SpinForHost).
+  std::chrono::microseconds spin{-1};
   size_t chunk_bytes = 0;              // BRAID_CHUNK_SIZE: 0 = algorithm's default.
   int tcp_streams = 0;                 // BRAID_TCP_STREAMS: sockets per peer, 0 = default (2).
   size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
@@ -42,6 +43,10 @@ const std::vector<ConfigVariable>& ConfigTable();
 // an InvalidArgument error naming the variable and what it accepts.
 absl::StatusOr<Config> ParseConfig(
     const std::function<const char*(const char*)>& getenv_fn = nullptr);
+
+// The spin when BRAID_SPIN_US is unset: 50 us while this host has a CPU per local rank, none
+// when ranks outnumber CPUs (a spinning rank would only steal the CPU its peer needs).
+std::chrono::microseconds SpinForHost(int local_ranks, int cpus);
 
 // Multi-line "NAME=value" dump for BRAID_DEBUG=INFO.
 std::string DescribeConfig(const Config& config);

@@ -292,8 +292,8 @@ void Communicator::WorkerLoop() {
       // Stopping with work left: fail it rather than run it.
       Pending pending = std::move(queue_.front());
       queue_.pop_front();
-      pending.operation->Finish(CheckUsable().ok() ? absl::CancelledError("communicator destroyed")
-                                                   : CheckUsable());
+      absl::Status why = CheckUsable();
+      pending.operation->Finish(why.ok() ? absl::CancelledError("communicator destroyed") : why);
       continue;
     }
     Pending pending = std::move(queue_.front());

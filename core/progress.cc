@@ -86,21 +86,4 @@ absl::Status ProgressEngine::Wait(const RequestPtr& request, Deadline deadline,
   return WaitAll(std::span<const RequestPtr>(&request, 1), deadline, what);
 }
 
-absl::StatusOr<size_t> ProgressEngine::WaitAny(std::span<const RequestPtr> requests,
-                                               Deadline deadline, absl::string_view what) {
-  size_t found = requests.size();
-  auto ready = [&] {
-    for (size_t i = 0; i < requests.size(); ++i) {
-      if (requests[i] && requests[i]->done()) {
-        found = i;
-        return true;
-      }
-    }
-    return false;
-  };
-  BRAID_RETURN_IF_ERROR(WaitUntil(ready, deadline, what));
-  if (!requests[found]->status().ok()) return requests[found]->status();
-  return found;
-}
-
 }  // namespace braid

@@ -27,10 +27,6 @@ class ProgressEngine {
                        absl::string_view what);
   absl::Status Wait(const RequestPtr& request, Deadline deadline, absl::string_view what);
 
-  // Waits until at least one of `requests` that is not yet done completes; returns its index.
-  absl::StatusOr<size_t> WaitAny(std::span<const RequestPtr> requests, Deadline deadline,
-                                 absl::string_view what);
-
   // One non-blocking pass (for test()-style polling).
   absl::Status Poll();
 

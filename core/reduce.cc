@@ -302,7 +302,31 @@ void ReduceMisaligned(void* dst, const void* a, const void* b, size_t count, Dat
   }
 }
 
-void ScaleAligned(void* dst, size_t count, DataType type, int divisor);
+void ScaleAligned(void* dst, size_t count, DataType type, int divisor) {
+  switch (type) {
+    case DataType::kInt8:
+      return ScaleTyped<int8_t>(dst, count, divisor);
+    case DataType::kUint8:
+      return ScaleTyped<uint8_t>(dst, count, divisor);
+    case DataType::kInt32:
+      return ScaleTyped<int32_t>(dst, count, divisor);
+    case DataType::kUint32:
+      return ScaleTyped<uint32_t>(dst, count, divisor);
+    case DataType::kInt64:
+      return ScaleTyped<int64_t>(dst, count, divisor);
+    case DataType::kUint64:
+      return ScaleTyped<uint64_t>(dst, count, divisor);
+    case DataType::kFloat16:
+      return ScaleHalf<Half>(dst, count, divisor);
+    case DataType::kFloat32:
+      return ScaleTyped<float>(dst, count, divisor);
+    case DataType::kFloat64:
+      return ScaleTyped<double>(dst, count, divisor);
+    case DataType::kBfloat16:
+      return ScaleHalf<Bf16>(dst, count, divisor);
+  }
+}
+
 
 }  // namespace
 
@@ -332,32 +356,4 @@ void ScaleForAverage(void* dst, size_t count, DataType type, int divisor) {
   }
 }
 
-namespace {
-
-void ScaleAligned(void* dst, size_t count, DataType type, int divisor) {
-  switch (type) {
-    case DataType::kInt8:
-      return ScaleTyped<int8_t>(dst, count, divisor);
-    case DataType::kUint8:
-      return ScaleTyped<uint8_t>(dst, count, divisor);
-    case DataType::kInt32:
-      return ScaleTyped<int32_t>(dst, count, divisor);
-    case DataType::kUint32:
-      return ScaleTyped<uint32_t>(dst, count, divisor);
-    case DataType::kInt64:
-      return ScaleTyped<int64_t>(dst, count, divisor);
-    case DataType::kUint64:
-      return ScaleTyped<uint64_t>(dst, count, divisor);
-    case DataType::kFloat16:
-      return ScaleHalf<Half>(dst, count, divisor);
-    case DataType::kFloat32:
-      return ScaleTyped<float>(dst, count, divisor);
-    case DataType::kFloat64:
-      return ScaleTyped<double>(dst, count, divisor);
-    case DataType::kBfloat16:
-      return ScaleHalf<Bf16>(dst, count, divisor);
-  }
-}
-
-}  // namespace
 }  // namespace braid

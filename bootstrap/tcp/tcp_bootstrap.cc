@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "bootstrap/bootstrap.h"
@@ -22,7 +23,13 @@ using bootstrap::WireWriter;
 constexpr absl::string_view kReachRemedy =
     "check BRAID_ROOT/MASTER_ADDR and that rank 0 is running";
 
+// BRAID_HOSTNAME overrides the kernel's name: ranks reporting the same name are one host (shared
+// memory, host-aware algorithms). Network namespaces share the machine's name, so the cluster
+// tests give each namespace its own.
 std::string LocalHostname() {
+  if (const char* forced = std::getenv("BRAID_HOSTNAME"); forced != nullptr && *forced != '\0') {
+    return std::string(forced).substr(0, bootstrap::kMaxHostnameBytes);
+  }
   char name[256] = {};
   if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
   return std::string(name).substr(0, bootstrap::kMaxHostnameBytes);

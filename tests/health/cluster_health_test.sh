@@ -33,7 +33,7 @@ reset_shaping() { for ((h = 1; h <= hosts; h++)); do shape_host $h $rate; done; 
 run_check() {  # scenario, expected status, expected culprits (python list literal)
   local scenario=$1 expect=$2 culprits=$3 json="$CLUSTER_DIR/$1.json" start rc
   start=$(date +%s)
-  cluster_run 1 "$tool" --budget $budget --bytes 2M --iters 3 --sizes 1M --json "$json"
+  cluster_run 1 "$tool" --budget $budget --bytes 1M --iters 2 --sizes 1M --json "$json"
   rc=$?
   local took=$(( $(date +%s) - start ))
   grep "^\[r0 " "$CLUSTER_LOG" | grep -v "round\|AllReduce over\|collecting" | head -30

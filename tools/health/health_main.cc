@@ -33,7 +33,7 @@ void Usage() {
       "  --transport NAME   transport to check (default: the one Braid picks)\n"
       "  --budget SECONDS   time budget for the whole check (default 120)\n"
       "  --bytes N[K|M]     message size of the pair bandwidth test (default 4M)\n"
-      "  --iters N          bandwidth messages per direction (default 4)\n"
+      "  --iters N          bandwidth messages per sample (default 2; 3 samples, best counts)\n"
       "  --sizes LIST       AllReduce sizes, comma separated (default 1M,16M)\n"
       "  --threshold F      a link below F x the median bandwidth is slow (default 0.8)\n"
       "  --json FILE        write the JSON report (schema: docs/fabric-health.md)\n"

@@ -14,7 +14,8 @@ namespace braid::health {
 
 struct PairOptions {
   size_t bytes = 4u << 20;  // per bandwidth message.
-  int iters = 4;            // bandwidth messages per direction (after one warm-up).
+  int iters = 2;            // bandwidth messages per sample (after one warm-up).
+  int samples = 3;          // samples per direction; the fastest counts.
   int latency_iters = 40;   // round trips (after a few warm-ups).
 };
 

@@ -128,9 +128,10 @@ braidResult_t braidAllToAllv(const void* sendbuff, const size_t sendcounts[],
                              const size_t sdispls[], void* recvbuff, const size_t recvcounts[],
                              const size_t rdispls[], braidDataType_t datatype, braidComm_t comm);
 /* Point-to-point: the k-th braidSend from rank a to rank b matches the k-th braidRecv on b
- * from a; count and datatype must agree. A blocking send may wait for its receive, so two ranks
- * that exchange must group their send and receive (below). Sends to and receives from the
- * calling rank itself are allowed only paired inside one group. */
+ * from a; count and datatype must agree. Outside a group every operation on a communicator
+ * runs in issue order and a send may wait for its receive, so two ranks that exchange must
+ * group their send and receive (below). Sends to and receives from the calling rank itself are
+ * allowed only paired inside one group. */
 braidResult_t braidSend(const void* sendbuff, size_t count, braidDataType_t datatype, int peer,
                         braidComm_t comm);
 braidResult_t braidRecv(void* recvbuff, size_t count, braidDataType_t datatype, int peer,

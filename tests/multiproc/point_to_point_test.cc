@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "braid/braid.hpp"
 #include "tests/multiproc/rank_harness.h"
 #include "tests/multiproc/reference.h"
 
@@ -212,6 +213,46 @@ TEST_P(PointToPoint, GroupAcrossTwoCommunicators) {
               for (size_t i = 0; i < 99; ++i) StoreExpected(want.data(), i, braidInt32, braidMax, n);
               if (e.empty() && FirstMismatch(sum.data(), want.data(), 99, braidInt32) >= 0) e = "grouped AllReduce wrong";
               e += Call(braidCommDestroy(other), "destroy other");
+              return e;
+            }),
+            "");
+}
+
+// The C++ wrapper's new calls (braid.hpp): Reduce, AllToAll, AllToAllv, Send/Recv in a Group.
+TEST_P(PointToPoint, CxxWrapper) {
+  EXPECT_EQ(RunRanks(GetParam(), [](int rank, int n, braidComm_t comm) -> std::string {
+              braidUniqueId id{};
+              if (rank == 0 && braidGetUniqueId(&id) != braidSuccess) return "GetUniqueId: " + std::string(braidGetLastError());
+              std::string e = Call(braidBroadcast(&id, &id, sizeof(id), braidInt8, 0, comm), "Broadcast id");
+              braid::Communicator cxx;
+              if (braid::Status s = braid::Communicator::FromUniqueId(&cxx, n, id, rank); !s.ok()) return s.ToString();
+              const size_t un = static_cast<size_t>(n);
+              std::vector<int64_t> mine(10, rank + 1), total(10, -1);
+              if (auto s = cxx.Reduce(std::span<const int64_t>(mine), std::span<int64_t>(total), braidSum, n - 1); !s.ok()) return "Reduce: " + s.ToString();
+              if (rank == n - 1 && total[9] != n * (n + 1) / 2) return "Reduce result " + std::to_string(total[9]);
+              if (auto s = cxx.Reduce(std::span<int64_t>(mine), braidMax, 0); !s.ok()) return "in-place Reduce: " + s.ToString();
+              if (rank == 0 && mine[0] != n) return "in-place Reduce max " + std::to_string(mine[0]);
+              std::vector<int32_t> out(2 * un), in(2 * un);
+              for (size_t r = 0; r < un; ++r) out[2 * r] = out[2 * r + 1] = rank * 100 + static_cast<int>(r);
+              if (auto s = cxx.AllToAll(std::span<const int32_t>(out), std::span<int32_t>(in)); !s.ok()) return "AllToAll: " + s.ToString();
+              for (size_t r = 0; r < un; ++r)
+                if (in[2 * r + 1] != static_cast<int>(r) * 100 + rank) return "AllToAll wrong from " + std::to_string(r);
+              std::vector<size_t> ones(un, 1), displs(un);
+              for (size_t r = 0; r < un; ++r) displs[r] = r;
+              std::vector<float> vin(un, -1), vout(un, static_cast<float>(rank));
+              if (auto s = cxx.AllToAllv(std::span<const float>(vout), std::span<const size_t>(ones), std::span<const size_t>(displs),
+                                         std::span<float>(vin), std::span<const size_t>(ones), std::span<const size_t>(displs)); !s.ok())
+                return "AllToAllv: " + s.ToString();
+              for (size_t r = 0; r < un; ++r)
+                if (vin[r] != static_cast<float>(r)) return "AllToAllv wrong from " + std::to_string(r);
+              if (auto s = cxx.AllToAll(std::span<const int32_t>(out), std::span<int32_t>(in).first(1)); s.ok()) return "AllToAll accepted mismatched spans";
+              double token = rank, got = -1;
+              braid::Group group;
+              if (auto s = cxx.Send(std::span<const double>(&token, 1), (rank + 1) % n); !s.ok()) return "Send: " + s.ToString();
+              if (auto s = cxx.Recv(std::span<double>(&got, 1), (rank + n - 1) % n); !s.ok()) return "Recv: " + s.ToString();
+              if (auto s = group.End(); !s.ok()) return "Group End: " + s.ToString();
+              if (got != (rank + n - 1) % n) return "ring token " + std::to_string(got);
+              if (group.End().ok()) return "a second End succeeded";
               return e;
             }),
             "");

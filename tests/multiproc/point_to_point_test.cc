@@ -349,7 +349,17 @@ TEST(PointToPointMisuse, SizeMismatchIsAnErrorNotAHang) {
               if (text.find("64 bytes") == std::string::npos || text.find("32 bytes") == std::string::npos)
                 return "error does not name both sizes: " + text;
               if (text.find("Recv") == std::string::npos) return "error does not name the call: " + text;
-              return "";
+              // The communicator is broken now: every later call, grouped or not, says so.
+              std::string e = Expect(braidReduce(x, x, 4, braidFloat32, braidSum, 0, comm), braidInvalidUsage, "Reduce on a broken communicator");
+              e += ExpectMentions("unusable", "Reduce on a broken communicator");
+              e += Expect(braidGroupStart(), braidSuccess, "GroupStart");
+              e += Expect(braidSend(x, 1, braidFloat32, 0, comm), braidSuccess, "deferred Send");
+              braidRequest_t req = nullptr;
+              e += Expect(braidIrecv(x, 1, braidFloat32, 0, comm, &req), braidSuccess, "deferred Irecv");
+              e += Expect(braidGroupEnd(), braidInvalidUsage, "GroupEnd on a broken communicator");
+              e += ExpectMentions("unusable", "GroupEnd on a broken communicator");
+              e += Expect(braidWait(req), braidInvalidUsage, "Wait on the group's request");
+              return e;
             }),
             "");
 }

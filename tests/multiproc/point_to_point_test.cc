@@ -47,6 +47,12 @@ std::string Where(const char* what, braidDataType_t t, size_t count, bool inplac
          (inplace ? " in-place" : "");
 }
 
+// Rank 0 creates a unique id for a second communicator and broadcasts it over `comm`.
+std::string ShareNewUniqueId(int rank, braidComm_t comm, braidUniqueId* id) {
+  if (rank == 0 && braidGetUniqueId(id) != braidSuccess) return "GetUniqueId: " + std::string(braidGetLastError());
+  return Call(braidBroadcast(id, id, sizeof(*id), braidInt8, 0, comm), "Broadcast id");
+}
+
 class PointToPoint : public ::testing::TestWithParam<int> {};
 
 // Every rank sends to its right and receives from its left in one group (in place: the same
@@ -192,8 +198,7 @@ TEST_P(PointToPoint, InterleavedWithCollectives) {
 TEST_P(PointToPoint, GroupAcrossTwoCommunicators) {
   EXPECT_EQ(RunRanks(GetParam(), [](int rank, int n, braidComm_t comm) -> std::string {
               braidUniqueId id{};
-              if (rank == 0 && braidGetUniqueId(&id) != braidSuccess) return "GetUniqueId: " + std::string(braidGetLastError());
-              std::string e = Call(braidBroadcast(&id, &id, sizeof(id), braidInt8, 0, comm), "Broadcast id");
+              std::string e = ShareNewUniqueId(rank, comm, &id);
               braidComm_t other = nullptr;
               e += Call(braidCommInitRank(&other, n, id, rank), "second CommInitRank");
               if (!e.empty()) return e;
@@ -222,8 +227,7 @@ TEST_P(PointToPoint, GroupAcrossTwoCommunicators) {
 TEST_P(PointToPoint, CxxWrapper) {
   EXPECT_EQ(RunRanks(GetParam(), [](int rank, int n, braidComm_t comm) -> std::string {
               braidUniqueId id{};
-              if (rank == 0 && braidGetUniqueId(&id) != braidSuccess) return "GetUniqueId: " + std::string(braidGetLastError());
-              std::string e = Call(braidBroadcast(&id, &id, sizeof(id), braidInt8, 0, comm), "Broadcast id");
+              std::string e = ShareNewUniqueId(rank, comm, &id);
               braid::Communicator cxx;
               if (braid::Status s = braid::Communicator::FromUniqueId(&cxx, n, id, rank); !s.ok()) return s.ToString();
               const size_t un = static_cast<size_t>(n);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 #include "absl/status/status.h"
 #include "collectives/context.h"
@@ -30,5 +31,25 @@ absl::Status ChainBroadcast(const CollectiveContext& ctx, const void* send, void
                             size_t count, DataType type, int root);
 // Dissemination barrier: ceil(log2 n) rounds of zero-byte messages.
 absl::Status DisseminationBarrier(const CollectiveContext& ctx);
+
+// ---- Reduce and AllToAll (reduce_tree.cc, alltoall_pairwise.cc) ----
+// Reduce to `root` (`recv` is written only there): binary tree for small messages, pipelined
+// chain for large ones.
+absl::Status ReduceToRoot(const CollectiveContext& ctx, const void* send, void* recv,
+                          size_t count, DataType type, RedOp op, int root);
+// Binary tree rooted at `root`, pipelined in chunks: log2(n) hops for small messages.
+absl::Status TreeReduce(const CollectiveContext& ctx, const void* send, void* recv, size_t count,
+                        DataType type, RedOp op, int root);
+// Chain root-1 -> root-2 -> ... -> root+1 -> root, pipelined in chunks: every link busy at once.
+absl::Status ChainReduce(const CollectiveContext& ctx, const void* send, void* recv,
+                         size_t count, DataType type, RedOp op, int root);
+// Pairwise exchange: at step k send to rank+k and receive from rank-k, a bounded number of
+// steps in flight. Counts and displacements are in elements, indexed by peer; `send` must not
+// overlap `recv` (callers stage in-place calls).
+absl::Status PairwiseAllToAllv(const CollectiveContext& ctx, const void* send,
+                               std::span<const size_t> send_counts,
+                               std::span<const size_t> send_displs, void* recv,
+                               std::span<const size_t> recv_counts,
+                               std::span<const size_t> recv_displs, DataType type);
 
 }  // namespace braid

@@ -13,6 +13,7 @@
 #include "bootstrap/bootstrap.h"
 #include "braid/braid.h"
 #include "core/communicator.h"
+#include "core/group.h"
 #include "core/status.h"
 
 #define BRAID_API extern "C" __attribute__((visibility("default")))
@@ -112,6 +113,12 @@ braidResult_t Collective(braidComm_t handle, braidRequest_t* request, std::strin
   if (!comm.ok()) return Fail(comm.status());
   absl::StatusOr<braid::Communicator::Body> body = make_body(**comm);
   if (!body.ok()) return Fail(body.status());
+  if (braid::InGroup()) {  // issued by braidGroupEnd (core/group.h).
+    auto operation = braid::Defer(
+        {*comm, std::move(description), std::move(*body), std::nullopt, request == nullptr});
+    if (request != nullptr) *request = new braidRequest{std::move(operation)};
+    return braidSuccess;
+  }
   if (request == nullptr) {
     return Fail((*comm)->Run(std::move(description), *body));
   }
@@ -325,6 +332,14 @@ braidResult_t BarrierImpl(braidComm_t comm, braidRequest_t* request) {
   });
 }
 
+// Waiting inside the group that will issue the request would never return.
+absl::Status RequestInOpenGroup(absl::string_view call) {
+  return braid::MakeError(absl::StatusCode::kFailedPrecondition, call,
+                          "the request belongs to a group that has not ended yet",
+                          "call braidGroupEnd before testing or waiting on requests made inside "
+                          "braidGroupStart/braidGroupEnd");
+}
+
 braidResult_t CheckRequestOut(braidRequest_t* request) {
   if (request == nullptr) return Fail(absl::InvalidArgumentError("request is NULL"));
   *request = nullptr;
@@ -381,6 +396,7 @@ BRAID_API braidResult_t braidTest(braidRequest_t request, int* done) {
   if (request == nullptr || done == nullptr) {
     return Fail(absl::InvalidArgumentError("request and done must not be NULL"));
   }
+  if (braid::GroupHolds(request->operation.get())) return Fail(RequestInOpenGroup("braidTest"));
   *done = request->operation->done() ? 1 : 0;
   if (!*done) return braidSuccess;
   absl::Status status = request->operation->status();
@@ -390,7 +406,119 @@ BRAID_API braidResult_t braidTest(braidRequest_t request, int* done) {
 
 BRAID_API braidResult_t braidWait(braidRequest_t request) {
   if (request == nullptr) return Fail(absl::InvalidArgumentError("request is NULL"));
+  if (braid::GroupHolds(request->operation.get())) return Fail(RequestInOpenGroup("braidWait"));
   absl::Status status = request->operation->Wait();
   delete request;
   return Fail(status);
 }
+
+// ---- Reduce, AllToAll(v), Send/Recv and groups (issue 6) ----
+
+namespace {
+
+braidResult_t ReduceImpl(const void* s, void* r, size_t n, braidDataType_t t, braidRedOp_t op,
+                         int root, braidComm_t comm, braidRequest_t* request) {
+  BRAID_CHECK_TYPE(t);
+  BRAID_CHECK_OP(op);
+  return Collective(comm, request, braid::DescribeCollective("Reduce", *Type(t), n),
+                    [&](braid::Communicator& c) { return c.ReduceBody(s, r, n, *Type(t), *Op(op), root); });
+}
+
+braidResult_t AllToAllImpl(const void* s, void* r, size_t n, braidDataType_t t, braidComm_t comm,
+                           braidRequest_t* request) {
+  BRAID_CHECK_TYPE(t);
+  return Collective(comm, request, braid::DescribeCollective("AllToAll", *Type(t), n),
+                    [&](braid::Communicator& c) { return c.AllToAllBody(s, r, n, *Type(t)); });
+}
+
+braidResult_t AllToAllvImpl(const void* s, const size_t* sc, const size_t* sd, void* r,
+                            const size_t* rc, const size_t* rd, braidDataType_t t,
+                            braidComm_t comm, braidRequest_t* request) {
+  BRAID_CHECK_TYPE(t);
+  return Collective(comm, request, absl::StrCat("AllToAllv (", std::string(braid::DataTypeName(*Type(t))), ")"),
+                    [&](braid::Communicator& c) {
+                      return c.AllToAllvBody(s, sc, sd, r, rc, rd, *Type(t));
+                    });
+}
+
+// A send or receive: numbered now, run at once (or deferred to braidGroupEnd inside a group).
+braidResult_t TransferImpl(bool is_send, const void* buf, size_t n, braidDataType_t t, int peer,
+                           braidComm_t comm, braidRequest_t* request) {
+  BRAID_CHECK_TYPE(t);
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  auto transfer = (*live)->PrepareTransfer(is_send, buf, n, *Type(t), peer);
+  if (!transfer.ok()) return Fail(transfer.status());
+  std::string description =
+      absl::StrCat(braid::DescribeCollective(is_send ? "Send" : "Recv", *Type(t), n),
+                   is_send ? " to rank " : " from rank ", peer);
+  std::shared_ptr<braid::Operation> operation;
+  if (braid::InGroup()) {
+    operation = braid::Defer({*live, std::move(description), nullptr, *transfer, request == nullptr});
+  } else {
+    auto body = (*live)->PointToPointBody({*transfer});
+    if (!body.ok()) return Fail(body.status());
+    if (request == nullptr) return Fail((*live)->Run(std::move(description), *body, false));
+    auto started = (*live)->Start(std::move(description), std::move(*body), false);
+    if (!started.ok()) return Fail(started.status());
+    operation = std::move(*started);
+  }
+  if (request != nullptr) *request = new braidRequest{std::move(operation)};
+  return braidSuccess;
+}
+
+}  // namespace
+
+BRAID_API braidResult_t braidReduce(const void* s, void* r, size_t n, braidDataType_t t,
+                                    braidRedOp_t op, int root, braidComm_t comm) {
+  return ReduceImpl(s, r, n, t, op, root, comm, nullptr);
+}
+BRAID_API braidResult_t braidIreduce(const void* s, void* r, size_t n, braidDataType_t t,
+                                     braidRedOp_t op, int root, braidComm_t comm,
+                                     braidRequest_t* req) {
+  if (braidResult_t rc = CheckRequestOut(req); rc != braidSuccess) return rc;
+  return ReduceImpl(s, r, n, t, op, root, comm, req);
+}
+BRAID_API braidResult_t braidAllToAll(const void* s, void* r, size_t n, braidDataType_t t,
+                                      braidComm_t comm) {
+  return AllToAllImpl(s, r, n, t, comm, nullptr);
+}
+BRAID_API braidResult_t braidIallToAll(const void* s, void* r, size_t n, braidDataType_t t,
+                                       braidComm_t comm, braidRequest_t* req) {
+  if (braidResult_t rc = CheckRequestOut(req); rc != braidSuccess) return rc;
+  return AllToAllImpl(s, r, n, t, comm, req);
+}
+BRAID_API braidResult_t braidAllToAllv(const void* s, const size_t* sc, const size_t* sd, void* r,
+                                       const size_t* rc, const size_t* rd, braidDataType_t t,
+                                       braidComm_t comm) {
+  return AllToAllvImpl(s, sc, sd, r, rc, rd, t, comm, nullptr);
+}
+BRAID_API braidResult_t braidIallToAllv(const void* s, const size_t* sc, const size_t* sd, void* r,
+                                        const size_t* rc, const size_t* rd, braidDataType_t t,
+                                        braidComm_t comm, braidRequest_t* req) {
+  if (braidResult_t result = CheckRequestOut(req); result != braidSuccess) return result;
+  return AllToAllvImpl(s, sc, sd, r, rc, rd, t, comm, req);
+}
+BRAID_API braidResult_t braidSend(const void* s, size_t n, braidDataType_t t, int peer,
+                                  braidComm_t comm) {
+  return TransferImpl(true, s, n, t, peer, comm, nullptr);
+}
+BRAID_API braidResult_t braidRecv(void* r, size_t n, braidDataType_t t, int peer,
+                                  braidComm_t comm) {
+  return TransferImpl(false, r, n, t, peer, comm, nullptr);
+}
+BRAID_API braidResult_t braidIsend(const void* s, size_t n, braidDataType_t t, int peer,
+                                   braidComm_t comm, braidRequest_t* req) {
+  if (braidResult_t rc = CheckRequestOut(req); rc != braidSuccess) return rc;
+  return TransferImpl(true, s, n, t, peer, comm, req);
+}
+BRAID_API braidResult_t braidIrecv(void* r, size_t n, braidDataType_t t, int peer,
+                                   braidComm_t comm, braidRequest_t* req) {
+  if (braidResult_t rc = CheckRequestOut(req); rc != braidSuccess) return rc;
+  return TransferImpl(false, r, n, t, peer, comm, req);
+}
+BRAID_API braidResult_t braidGroupStart(void) {
+  braid::GroupStart();
+  return braidSuccess;
+}
+BRAID_API braidResult_t braidGroupEnd(void) { return Fail(braid::GroupEnd()); }

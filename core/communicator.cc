@@ -158,6 +158,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
   BRAID_ASSIGN_OR_RETURN(comm->connections_,
                          comm->transport_->connect(peers, addresses, deadline));
   comm->peers_.assign(static_cast<size_t>(nranks), nullptr);
+  comm->sends_issued_.assign(static_cast<size_t>(nranks), 0);
+  comm->recvs_issued_.assign(static_cast<size_t>(nranks), 0);
   for (auto& connection : comm->connections_) {
     comm->peers_[static_cast<size_t>(connection->peer())] = connection.get();
   }
@@ -219,7 +221,7 @@ absl::Status Communicator::CheckUsable() const {
 }
 
 absl::Status Communicator::Execute(uint64_t ticket, const std::string& description,
-                                   const Body& body) {
+                                   const Body& body, bool collective) {
   BRAID_RETURN_IF_ERROR(CheckUsable());
   CollectiveContext ctx;
   ctx.rank = rank_;
@@ -227,7 +229,7 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.peers = peers_;
   ctx.hosts = &hosts_;
   ctx.engine = engine_.get();
-  ctx.sequence = ticket;
+  ctx.sequence = collective ? next_collective_++ : 0;
   ctx.deadline = Deadline::After(std::chrono::milliseconds(timeout_ms_.load()));
   ctx.chunk_bytes = config_.chunk_bytes;
   ctx.operation = absl::StrCat(description, " #", ticket);
@@ -247,14 +249,14 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   return status;
 }
 
-absl::Status Communicator::Run(std::string description, const Body& body) {
+absl::Status Communicator::Run(std::string description, const Body& body, bool collective) {
   uint64_t ticket;
   {
     std::unique_lock<std::mutex> lock(order_mutex_);
     ticket = next_ticket_++;
     order_cv_.wait(lock, [&] { return running_ticket_ == ticket || stopping_; });
   }
-  absl::Status status = Execute(ticket, description, body);
+  absl::Status status = Execute(ticket, description, body, collective);
   {
     std::lock_guard<std::mutex> lock(order_mutex_);
     running_ticket_ = ticket + 1;
@@ -263,13 +265,14 @@ absl::Status Communicator::Run(std::string description, const Body& body) {
   return status;
 }
 
-absl::StatusOr<std::shared_ptr<Operation>> Communicator::Start(std::string description,
-                                                               Body body) {
+absl::StatusOr<std::shared_ptr<Operation>> Communicator::Start(
+    std::string description, Body body, bool collective, std::shared_ptr<Operation> operation) {
   BRAID_RETURN_IF_ERROR(CheckUsable());
-  auto operation = std::make_shared<Operation>();
+  if (!operation) operation = std::make_shared<Operation>();
   {
     std::lock_guard<std::mutex> lock(order_mutex_);
-    queue_.push_back({next_ticket_++, std::move(description), std::move(body), operation});
+    queue_.push_back(
+        {next_ticket_++, std::move(description), std::move(body), operation, collective});
     if (!worker_.joinable()) {
       worker_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "braid-worker");
@@ -299,7 +302,8 @@ void Communicator::WorkerLoop() {
     Pending pending = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    absl::Status status = Execute(pending.ticket, pending.description, pending.body);
+    absl::Status status =
+        Execute(pending.ticket, pending.description, pending.body, pending.collective);
     pending.operation->Finish(status);
     lock.lock();
     running_ticket_ = pending.ticket + 1;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "collectives/context.h"
+#include "collectives/point_to_point.h"
 #include "core/config.h"
 #include "core/datatype.h"
 #include "core/progress.h"
@@ -35,9 +36,10 @@ class Operation {
   bool done() const;
   absl::Status Wait();  // blocks until done.
   absl::Status status() const;
- private:
-  friend class Communicator;
+  // Completes it (by the communicator, or by a group whose calls could not be issued).
   void Finish(absl::Status status);
+
+ private:
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -66,9 +68,14 @@ class Communicator {
 
   // A collective's work once its arguments are validated; Run executes it in issue order on
   // the calling thread, Start queues it for the worker thread (the nonblocking form).
+  // Only collectives (`collective`) number themselves for tags: point-to-point batches are seen
+  // by one peer only, so they must not shift the numbering the other ranks agree on. Start
+  // completes `operation` if given (groups create it when the call is made).
   using Body = std::function<absl::Status(CollectiveContext&)>;
-  absl::Status Run(std::string description, const Body& body);
-  absl::StatusOr<std::shared_ptr<Operation>> Start(std::string description, Body body);
+  absl::Status Run(std::string description, const Body& body, bool collective = true);
+  absl::StatusOr<std::shared_ptr<Operation>> Start(std::string description, Body body,
+                                                   bool collective = true,
+                                                   std::shared_ptr<Operation> operation = nullptr);
   // Builds the body of each collective after validating its arguments (shared by both forms).
   absl::StatusOr<Body> AllReduceBody(const void* send, void* recv, size_t count, DataType t,
                                      RedOp op);
@@ -79,6 +86,21 @@ class Communicator {
                                      int root);
   Body BarrierBody();
 
+  // ---- Reduce, AllToAll(v), point-to-point (core/communicator_ops.cc, communicator_p2p.cc) ----
+  absl::StatusOr<Body> ReduceBody(const void* send, void* recv, size_t count, DataType t, RedOp op,
+                                  int root);
+  absl::StatusOr<Body> AllToAllBody(const void* send, void* recv, size_t count, DataType t);
+  absl::StatusOr<Body> AllToAllvBody(const void* send, const size_t* send_counts,
+                                     const size_t* send_displs, void* recv,
+                                     const size_t* recv_counts, const size_t* recv_displs,
+                                     DataType t);
+  // Validates one braidSend/braidRecv and numbers it among this rank's transfers with `peer`
+  // in its direction (the order that matches it with the peer's call).
+  absl::StatusOr<PeerTransfer> PrepareTransfer(bool is_send, const void* buffer, size_t count,
+                                               DataType t, int peer);
+  // The body running a batch of transfers (self transfers must pair up inside it).
+  absl::StatusOr<Body> PointToPointBody(std::vector<PeerTransfer> batch);
+
   // Thread-safe. In-flight and future operations fail with Cancelled promptly.
   void Abort();
   // The first error that broke the communicator (OK if none).
@@ -86,7 +108,8 @@ class Communicator {
 
  private:
   Communicator() = default;
-  absl::Status Execute(uint64_t ticket, const std::string& description, const Body& body);
+  absl::Status Execute(uint64_t ticket, const std::string& description, const Body& body,
+                       bool collective);
   void WorkerLoop();
   void RecordFailure(const absl::Status& status);
   absl::Status CheckUsable() const;
@@ -106,6 +129,11 @@ class Communicator {
   std::mutex order_mutex_;
   std::condition_variable order_cv_;
   uint64_t next_ticket_ = 0, running_ticket_ = 0;
+  uint64_t next_collective_ = 0;  // touched only by the running ticket.
+
+  // Point-to-point numbering per peer: transfers issued so far in each direction.
+  std::mutex transfer_mutex_;
+  std::vector<uint64_t> sends_issued_, recvs_issued_;
 
   // Worker for nonblocking operations.
   struct Pending {
@@ -113,6 +141,7 @@ class Communicator {
     std::string description;
     Body body;
     std::shared_ptr<Operation> operation;
+    bool collective;
   };
   std::deque<Pending> queue_;
   std::thread worker_;

@@ -50,6 +50,12 @@ const char* ToolName(Coll coll) {
       return "reduce_scatter_perf";
     case Coll::kBroadcast:
       return "broadcast_perf";
+    case Coll::kReduce:
+      return "reduce_perf";
+    case Coll::kAllToAll:
+      return "alltoall_perf";
+    case Coll::kSendRecv:
+      return "sendrecv_perf";
   }
   return "perf";
 }
@@ -68,7 +74,7 @@ void Help(Coll coll) {
       "  -d, --datatype <type>    int8 uint8 int32 uint32 int64 uint64 half float double\n"
       "                           bfloat16 or all (default float)\n"
       "  -o, --op <op>            sum prod max min avg or all (default sum)\n"
-      "  -r, --root <rank>        root rank of broadcast (default 0)\n"
+      "  -r, --root <rank>        root rank of broadcast and reduce (default 0)\n"
       "  -z, --blocking <0/1>     1: one blocking call per iteration; 0: start every iteration\n"
       "                           with the nonblocking form, then wait for all (default 0)\n"
       "  -a, --average <0..3>     time reported: 0 rank 0's, 1 average, 2 min, 3 max over\n"
@@ -78,8 +84,10 @@ void Help(Coll coll) {
       "  -G, --cudagraph <0>      accepted for compatibility; only 0\n"
       "  -h, --help               this text\n"
       "Columns: size is the total bytes (of the gathered/scattered buffer for allgather and\n"
-      "reduce_scatter), algbw = size/time, busbw = algbw * factor (allreduce 2(n-1)/n,\n"
-      "allgather and reduce_scatter (n-1)/n, broadcast 1), as in nccl-tests.\n",
+      "reduce_scatter, of one rank's send buffer for alltoall; count is then per rank), algbw =\n"
+      "size/time, busbw = algbw * factor (allreduce 2(n-1)/n, allgather, reduce_scatter and\n"
+      "alltoall (n-1)/n, broadcast, reduce and sendrecv 1), as in nccl-tests. sendrecv: every\n"
+      "rank sends to rank+1 and receives from rank-1 in one braidGroupStart/End.\n",
       ToolName(coll));
 }
 
@@ -261,7 +269,10 @@ int ParseOptions(int argc, char** argv, Coll coll, bool print, Options* opts) {
   if (opts->step_factor > 1 && opts->min_bytes == 0)
     return fail("-b 0 with -f > 1 would never reach -e; start at 1 or more");
   // Allgather and broadcast take no reduction op: one pass, printed as "none".
-  if (coll == Coll::kAllGather || coll == Coll::kBroadcast) opts->ops.assign(1, braidSum);
+  if (coll == Coll::kAllGather || coll == Coll::kBroadcast || coll == Coll::kAllToAll ||
+      coll == Coll::kSendRecv) {
+    opts->ops.assign(1, braidSum);
+  }
   return -1;
 }
 

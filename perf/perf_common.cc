@@ -46,7 +46,11 @@ double BusFactor(Coll coll, int n) {
     case Coll::kReduceScatter:
       return static_cast<double>(n - 1) / n;
     case Coll::kBroadcast:
+    case Coll::kReduce:
+    case Coll::kSendRecv:
       return 1.0;
+    case Coll::kAllToAll:
+      return static_cast<double>(n - 1) / n;
   }
   return 1.0;
 }
@@ -76,7 +80,7 @@ class Bench {
     recv_ = static_cast<char*>(Alloc(o.max_bytes));
     Poison(send_, o.max_bytes);
     Poison(recv_, o.max_bytes);
-    reqs_.resize(static_cast<size_t>(std::max(o.iters, o.warmup)));
+    reqs_.resize(2 * static_cast<size_t>(std::max(o.iters, o.warmup)));  // sendrecv: 2 each.
   }
   ~Bench() {
     std::free(send_);
@@ -88,15 +92,18 @@ class Bench {
     for (size_t size = o_.min_bytes; size <= o_.max_bytes;
          size = o_.step_factor > 1 ? size * o_.step_factor : size + o_.step_bytes) {
       // count: per-rank elements for allgather/reduce_scatter (their size column is the total).
-      bool per_rank = coll_ == Coll::kAllGather || coll_ == Coll::kReduceScatter;
+      bool per_rank = coll_ == Coll::kAllGather || coll_ == Coll::kReduceScatter ||
+                      coll_ == Coll::kAllToAll;
       size_t count = per_rank ? size / (ts * static_cast<size_t>(n_)) : size / ts;
       size_t bytes = count * ts * (per_rank ? static_cast<size_t>(n_) : 1);
       Pattern p{coll_, type, op, n_, rank_, o_.root, count};
       Result oop = RunOne(p, false), inp = RunOne(p, true);
       if (rank_ == 0) {
+        bool has_op = coll_ == Coll::kAllReduce || coll_ == Coll::kReduceScatter ||
+                      coll_ == Coll::kReduce;
+        bool has_root = coll_ == Coll::kBroadcast || coll_ == Coll::kReduce;
         std::printf("%12zu  %12zu  %8s  %6s  %6d", bytes, count, TypeName(type),
-                    coll_ == Coll::kAllGather || coll_ == Coll::kBroadcast ? "none" : OpName(op),
-                    coll_ == Coll::kBroadcast ? o_.root : -1);
+                    has_op ? OpName(op) : "none", has_root ? o_.root : -1);
         for (const Result& r : {oop, inp}) {
           double algbw = r.us > 0 ? static_cast<double>(bytes) / 1e3 / r.us : 0;
           double busbw = algbw * BusFactor(coll_, n_);
@@ -162,12 +169,40 @@ class Bench {
         Poison(b.recv, p.count * ts);
         if (rank_ == p.root) FillInput(p, p.root, send, 0, p.count);
         break;
+      case Coll::kReduce:
+      case Coll::kSendRecv:
+        if (!in_place) Poison(b.recv, p.count * ts);
+        FillInput(p, rank_, send, 0, p.count);
+        break;
+      case Coll::kAllToAll:
+        if (!in_place) Poison(b.recv, p.count * ts * n);
+        FillInput(p, rank_, send, 0, p.count * n);
+        break;
     }
   }
 
+  // `req` (nonblocking) has room for two requests; sendrecv uses both.
   braidResult_t Start(const Pattern& p, Buffers b, braidRequest_t* req) {
     const bool nb = req != nullptr;
     switch (coll_) {
+      case Coll::kReduce:
+        return nb ? braidIreduce(b.send, b.recv, p.count, p.type, p.op, p.root, comm_, req)
+                  : braidReduce(b.send, b.recv, p.count, p.type, p.op, p.root, comm_);
+      case Coll::kAllToAll:
+        return nb ? braidIallToAll(b.send, b.recv, p.count, p.type, comm_, req)
+                  : braidAllToAll(b.send, b.recv, p.count, p.type, comm_);
+      case Coll::kSendRecv: {
+        int next = (rank_ + 1) % n_, prev = (rank_ + n_ - 1) % n_;
+        braidResult_t r = braidGroupStart();
+        if (r == braidSuccess)
+          r = nb ? braidIsend(b.send, p.count, p.type, next, comm_, &req[0])
+                 : braidSend(b.send, p.count, p.type, next, comm_);
+        if (r == braidSuccess)
+          r = nb ? braidIrecv(b.recv, p.count, p.type, prev, comm_, &req[1])
+                 : braidRecv(b.recv, p.count, p.type, prev, comm_);
+        braidResult_t end = braidGroupEnd();
+        return r != braidSuccess ? r : end;
+      }
       case Coll::kAllReduce:
         return nb ? braidIallReduce(b.send, b.recv, p.count, p.type, p.op, comm_, req)
                   : braidAllReduce(b.send, b.recv, p.count, p.type, p.op, comm_);
@@ -194,6 +229,12 @@ class Bench {
         return "braidReduceScatter";
       case Coll::kBroadcast:
         return "braidBroadcast";
+      case Coll::kReduce:
+        return "braidReduce";
+      case Coll::kAllToAll:
+        return "braidAllToAll";
+      case Coll::kSendRecv:
+        return "braidSend/braidRecv";
     }
     return "?";
   }
@@ -206,8 +247,11 @@ class Bench {
       for (int i = 0; i < iters; ++i) Check(Start(p, b, nullptr), CollName());
       return;
     }
-    for (int i = 0; i < iters; ++i) Check(Start(p, b, &reqs_[i]), CollName());
-    for (int i = 0; i < iters; ++i) Check(braidWait(reqs_[i]), "braidWait");
+    for (int i = 0; i < iters; ++i) Check(Start(p, b, &reqs_[2 * i]), CollName());
+    for (braidRequest_t& r : reqs_) {
+      if (r) Check(braidWait(r), "braidWait");
+      r = nullptr;
+    }
   }
 
   Result RunOne(const Pattern& p, bool in_place) {
@@ -230,7 +274,9 @@ class Bench {
       // As nccl-tests: fresh inputs, one more operation, then the exact comparison.
       Init(p, b, in_place);
       Iterate(p, b, 1);
-      size_t results = coll_ == Coll::kAllGather ? p.count * static_cast<size_t>(n_) : p.count;
+      size_t results = coll_ == Coll::kAllGather || coll_ == Coll::kAllToAll
+                           ? p.count * static_cast<size_t>(n_)
+                           : p.count;
       uint64_t mine = CountWrong(p, b.recv, results);
       if (mine)
         std::fprintf(stderr, "rank %d: %s %s %s count %zu %s: %llu wrong elements\n", rank_,
@@ -313,7 +359,7 @@ int PerfMain(int argc, char** argv, Coll coll) {
   Check(braidCommUserRank(comm, &rank), "braidCommUserRank");
   Check(braidCommCount(comm, &nranks), "braidCommCount");
   g_rank = rank;
-  if (coll == Coll::kBroadcast && opts.root >= nranks) {
+  if ((coll == Coll::kBroadcast || coll == Coll::kReduce) && opts.root >= nranks) {
     if (rank == 0)
       std::fprintf(stderr, "%s: -r %d: root must be below the rank count %d\n", argv[0], opts.root,
                    nranks);

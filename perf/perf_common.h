@@ -11,7 +11,11 @@
 
 namespace braidperf {
 
-enum class Coll { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
+enum class Coll {
+  kAllReduce, kAllGather, kReduceScatter, kBroadcast,
+  // issue 6: count is per peer for alltoall; sendrecv sends to rank+1, receives from rank-1.
+  kReduce, kAllToAll, kSendRecv
+};
 
 // Runs one perf tool: parses argv, creates the communicator from the launcher environment,
 // sweeps the sizes and prints the table on rank 0. Returns the process exit status.

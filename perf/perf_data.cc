@@ -147,7 +147,8 @@ struct Gen {
   int64_t n, m = 1, period = 3, shift = 0;
 
   explicit Gen(const Pattern& p) : n(p.nranks) {
-    bool reduce = p.coll == Coll::kAllReduce || p.coll == Coll::kReduceScatter;
+    bool reduce = p.coll == Coll::kAllReduce || p.coll == Coll::kReduceScatter ||
+                  p.coll == Coll::kReduce;
     bool uns = IsUnsigned(p.type);
     int64_t limit = SumLimit(p.type);
     if (!reduce) {
@@ -241,6 +242,7 @@ void FillInput(const Pattern& p, int rank, void* buf, size_t offset, size_t n) {
 uint64_t CountWrong(const Pattern& p, const void* result, size_t n) {
   Gen g(p);
   uint64_t wrong = 0;
+  if (p.coll == Coll::kReduce && p.rank != p.root) return 0;  // recvbuff is the root's only.
   WithCodec(p.type, [&](auto codec) {
     using C = decltype(codec);
     using S = typename C::Storage;
@@ -257,6 +259,15 @@ uint64_t CountWrong(const Pattern& p, const void* result, size_t n) {
           break;
         case Coll::kAllGather:
           expected = g.V(static_cast<int64_t>(i / p.count), i % p.count);
+          break;
+        case Coll::kReduce:
+          expected = g.Reduced(i);
+          break;
+        case Coll::kAllToAll:  // block i / count came from that rank, cut from its slot for us.
+          expected = g.V(static_cast<int64_t>(i / p.count), p.rank * p.count + i % p.count);
+          break;
+        case Coll::kSendRecv:
+          expected = g.V((p.rank + p.nranks - 1) % p.nranks, i);
           break;
         default:
           expected = g.V(p.root, i);

@@ -110,6 +110,57 @@ braidResult_t braidTest(braidRequest_t request, int* done);
 /* Blocks until complete; frees the request; returns the operation's result. */
 braidResult_t braidWait(braidRequest_t request);
 
+/* ---- Reduce, AllToAll(v), point-to-point and groups (issue 6) ---- */
+
+/* Reduce: the reduction of every rank's sendbuff lands in recvbuff at root only (recvbuff is
+ * ignored, and may be NULL, elsewhere). sendbuff == recvbuff at the root is in-place. */
+braidResult_t braidReduce(const void* sendbuff, void* recvbuff, size_t count,
+                          braidDataType_t datatype, braidRedOp_t op, int root, braidComm_t comm);
+/* AllToAll: sendbuff holds nranks blocks of count elements, block r going to rank r; recvbuff
+ * receives rank r's block for this rank at r * count. sendbuff == recvbuff is in-place. */
+braidResult_t braidAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                            braidDataType_t datatype, braidComm_t comm);
+/* AllToAllv: sendcounts[r] elements at sendbuff + sdispls[r] go to rank r, which receives
+ * them at recvbuff + rdispls[this rank] (counts and displacements in elements, nranks each).
+ * sendcounts[r] on this rank must equal recvcounts[this rank] on rank r; receive blocks must not
+ * overlap. sendbuff == recvbuff is in-place. */
+braidResult_t braidAllToAllv(const void* sendbuff, const size_t sendcounts[],
+                             const size_t sdispls[], void* recvbuff, const size_t recvcounts[],
+                             const size_t rdispls[], braidDataType_t datatype, braidComm_t comm);
+/* Point-to-point: the k-th braidSend from rank a to rank b matches the k-th braidRecv on b
+ * from a; count and datatype must agree. Outside a group every operation on a communicator
+ * runs in issue order and a send may wait for its receive, so two ranks that exchange must
+ * group their send and receive (below). Sends to and receives from the calling rank itself are
+ * allowed only paired inside one group. */
+braidResult_t braidSend(const void* sendbuff, size_t count, braidDataType_t datatype, int peer,
+                        braidComm_t comm);
+braidResult_t braidRecv(void* recvbuff, size_t count, braidDataType_t datatype, int peer,
+                        braidComm_t comm);
+/* Groups, as ncclGroupStart/End: calls on this thread between Start and End are checked at once
+ * but deferred, and issued together at the outermost End; per communicator its collectives run
+ * in call order, then all its sends and receives as one batch (receives posted before sends,
+ * so exchanges cannot deadlock). Groups nest and may span communicators. End waits for the
+ * blocking calls of the group and returns the first error; requests of nonblocking calls made
+ * in a group complete later and must not be tested or waited on before End (braidInvalidUsage).
+ * Buffers must stay valid until the calls complete. End without Start is braidInvalidUsage. */
+braidResult_t braidGroupStart(void);
+braidResult_t braidGroupEnd(void);
+
+/* Nonblocking forms, as braidIallReduce: complete with braidTest / braidWait. */
+braidResult_t braidIreduce(const void* sendbuff, void* recvbuff, size_t count,
+                           braidDataType_t datatype, braidRedOp_t op, int root, braidComm_t comm,
+                           braidRequest_t* request);
+braidResult_t braidIallToAll(const void* sendbuff, void* recvbuff, size_t count,
+                             braidDataType_t datatype, braidComm_t comm, braidRequest_t* request);
+braidResult_t braidIallToAllv(const void* sendbuff, const size_t sendcounts[],
+                              const size_t sdispls[], void* recvbuff, const size_t recvcounts[],
+                              const size_t rdispls[], braidDataType_t datatype, braidComm_t comm,
+                              braidRequest_t* request);
+braidResult_t braidIsend(const void* sendbuff, size_t count, braidDataType_t datatype, int peer,
+                         braidComm_t comm, braidRequest_t* request);
+braidResult_t braidIrecv(void* recvbuff, size_t count, braidDataType_t datatype, int peer,
+                         braidComm_t comm, braidRequest_t* request);
+
 #ifdef __cplusplus
 }
 #endif

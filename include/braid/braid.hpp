@@ -120,6 +120,56 @@ class Communicator {
   }
   Status Barrier() { return Status(braidBarrier(comm_)); }
 
+  // ---- Reduce, AllToAll(v), point-to-point (issue 6) ----
+  // `recv` is written at `root` only (it may be empty elsewhere).
+  template <typename T>
+  Status Reduce(std::span<const T> send, std::span<T> recv, braidRedOp_t op, int root) {
+    if (rank() == root && send.size() != recv.size()) return SizeMismatch();
+    return Status(braidReduce(send.data(), recv.data(), send.size(), DataTypeOf<T>::value, op,
+                              root, comm_));
+  }
+  template <typename T>
+  Status Reduce(std::span<T> inplace, braidRedOp_t op, int root) {
+    return Status(braidReduce(inplace.data(), inplace.data(), inplace.size(),
+                              DataTypeOf<T>::value, op, root, comm_));
+  }
+  // `send` and `recv` hold size() blocks of equal length; block r goes to / comes from rank r.
+  template <typename T>
+  Status AllToAll(std::span<const T> send, std::span<T> recv) {
+    size_t n = static_cast<size_t>(size());
+    if (send.size() != recv.size() || send.size() % n != 0) return SizeMismatch();
+    return Status(braidAllToAll(send.data(), recv.data(), send.size() / n,
+                                DataTypeOf<T>::value, comm_));
+  }
+  // Counts and displacements in elements, size() of each (see braidAllToAllv).
+  template <typename T>
+  Status AllToAllv(std::span<const T> send, std::span<const size_t> send_counts,
+                   std::span<const size_t> send_displs, std::span<T> recv,
+                   std::span<const size_t> recv_counts, std::span<const size_t> recv_displs) {
+    size_t n = static_cast<size_t>(size());
+    if (send_counts.size() != n || send_displs.size() != n || recv_counts.size() != n ||
+        recv_displs.size() != n) {
+      return SizeMismatch();
+    }
+    for (size_t r = 0; r < n; ++r) {
+      if ((send_counts[r] && send_displs[r] + send_counts[r] > send.size()) ||
+          (recv_counts[r] && recv_displs[r] + recv_counts[r] > recv.size())) {
+        return SizeMismatch();
+      }
+    }
+    return Status(braidAllToAllv(send.data(), send_counts.data(), send_displs.data(), recv.data(),
+                                 recv_counts.data(), recv_displs.data(), DataTypeOf<T>::value,
+                                 comm_));
+  }
+  template <typename T>
+  Status Send(std::span<const T> data, int peer) {
+    return Status(braidSend(data.data(), data.size(), DataTypeOf<T>::value, peer, comm_));
+  }
+  template <typename T>
+  Status Recv(std::span<T> data, int peer) {
+    return Status(braidRecv(data.data(), data.size(), DataTypeOf<T>::value, peer, comm_));
+  }
+
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}
   void reset() {
@@ -130,6 +180,27 @@ class Communicator {
     return Status(braidInvalidArgument, "the span sizes do not match the collective's contract");
   }
   braidComm_t comm_ = nullptr;
+};
+
+// braidGroupStart/braidGroupEnd as a scope: calls made while a Group lives are issued together
+// when End() is called or the Group is destroyed (the destructor drops End's status: call End()
+// to see it).
+class Group {
+ public:
+  Group() { braidGroupStart(); }
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  ~Group() {
+    if (open_) braidGroupEnd();
+  }
+  Status End() {
+    if (!open_) return Status(braidInvalidUsage, "this braid::Group has already ended");
+    open_ = false;
+    return Status(braidGroupEnd());
+  }
+
+ private:
+  bool open_ = true;
 };
 
 }  // namespace braid

@@ -67,7 +67,7 @@ cluster_down() {
     local keep; keep=$(grep -vF "$CLUSTER_TAG" /etc/hosts)
     printf '%s\n' "$keep" >/etc/hosts
   fi
-  [[ -n $CLUSTER_DIR && $CLUSTER_KEEP_LOGS != 1 ]] && rm -rf "$CLUSTER_DIR"
+  [[ -n $CLUSTER_DIR && ${CLUSTER_KEEP_LOGS:-0} != 1 ]] && rm -rf "$CLUSTER_DIR"
   CLUSTER_HOSTS=0
   return 0
 }
@@ -137,7 +137,7 @@ cluster_run() {
       cmd=(unshare --uts sh -c 'hostname "$0"; exec "$@"' "h$host" "${cmd[@]}")
     fi
     ( exec timeout -s KILL "$CLUSTER_TIMEOUT" ip netns exec "$ns" "${cmd[@]}" "$@" \
-        > >(sed "s/^/[r$r h$host] /" >>"$CLUSTER_LOG") 2>&1 ) &
+        > >(sed -u "s/^/[r$r h$host] /" >>"$CLUSTER_LOG") 2>&1 ) &
     pids+=($!)
     echo "${pids[-1]}" >"$CLUSTER_DIR/pid.$r"
   done

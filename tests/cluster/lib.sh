@@ -13,7 +13,10 @@
 #   cluster_stale_cleanup    removes namespaces/links/hosts lines left by killed runs.
 #
 # Knobs: CLUSTER_TRANSPORT (BRAID_TRANSPORT for the ranks), CLUSTER_UTS=1 (each rank also in
-# its own UTS namespace with hostname hN), CLUSTER_TIMEOUT (seconds before ranks are killed).
+# its own UTS namespace with hostname hN), CLUSTER_TIMEOUT (seconds before ranks are killed),
+# CLUSTER_MTU (the hosts' link MTU, default 1500),
+# CLUSTER_LAUNCH_ENV=braid|slurm|torchrun (which launcher's variables cluster_run sets, as srun
+# or torchrun would; torchrun's MASTER_ADDR is a host name, resolved through /etc/hosts).
 
 CLUSTER_PREFIX="bc$$"
 CLUSTER_HOSTS=0
@@ -36,6 +39,11 @@ cluster_stale_cleanup() {
                 grep -E '^bc[0-9]+(br|v[0-9]+)$'); do
     pid=${link#bc}; pid=${pid%%[bv]*}
     if ! kill -0 "$pid" 2>/dev/null; then ip link del "$link" 2>/dev/null || true; fi
+  done
+  for dir in /tmp/bc[0-9]*.*; do
+    [[ -d $dir ]] || continue
+    pid=${dir#/tmp/bc}; pid=${pid%%.*}
+    if ! kill -0 "$pid" 2>/dev/null; then rm -rf "$dir"; fi
   done
   if grep -q '# braid-cluster bc' /etc/hosts 2>/dev/null; then
     local keep; keep=$(mktemp)
@@ -104,6 +112,10 @@ cluster_up() {
     ip link set "$veth" master "${CLUSTER_PREFIX}br"
     ip link set "$veth" up
     ip -n "$ns" addr add "$CLUSTER_NET.$i/24" dev eth0
+    if [[ -n ${CLUSTER_MTU:-} ]]; then  # e.g. 9000: jumbo frames, as many cluster networks use
+      ip link set "$veth" mtu "$CLUSTER_MTU"
+      ip -n "$ns" link set eth0 mtu "$CLUSTER_MTU"
+    fi
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route add default via "$CLUSTER_NET.254"
@@ -130,8 +142,14 @@ cluster_run() {
   local pids=()
   for ((r = 0; r < world; r++)); do
     host=$((r / rph + 1)); ns=$(cluster_ns "$host")
-    local cmd=(env BRAID_RANK=$r BRAID_WORLD_SIZE=$world BRAID_ROOT="$CLUSTER_NET.1:$port"
-               BRAID_SECRET="$secret" BRAID_HOSTNAME=h$host)
+    local cmd=(env BRAID_SECRET="$secret" BRAID_HOSTNAME=h$host)
+    case ${CLUSTER_LAUNCH_ENV:-braid} in  # which launcher's variables the ranks see
+      braid) cmd+=(BRAID_RANK=$r BRAID_WORLD_SIZE=$world BRAID_ROOT="$CLUSTER_NET.1:$port") ;;
+      slurm) cmd+=(SLURM_PROCID=$r SLURM_NTASKS=$world SLURM_LOCALID=$((r % rph))
+                   BRAID_ROOT="$CLUSTER_NET.1:$port") ;;
+      torchrun) cmd+=(RANK=$r WORLD_SIZE=$world LOCAL_RANK=$((r % rph))
+                      MASTER_ADDR=$(cluster_ns 1) MASTER_PORT=$port) ;;
+    esac
     [[ -n ${CLUSTER_TRANSPORT:-} ]] && cmd+=(BRAID_TRANSPORT="$CLUSTER_TRANSPORT")
     if [[ ${CLUSTER_UTS:-0} == 1 ]]; then
       cmd=(unshare --uts sh -c 'hostname "$0"; exec "$@"' "h$host" "${cmd[@]}")

@@ -51,13 +51,7 @@ void Operation::Finish(absl::Status status) {
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueId& id, int nranks,
                                                                    int rank) {
-  if (nranks < 1 || rank < 0 || rank >= nranks) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "braidCommInitRank",
-                     absl::StrCat("rank ", rank, " is out of range for ", nranks, " ranks"),
-                     "pass 0 <= rank < nranks with nranks >= 1");
-  }
-  BRAID_ASSIGN_OR_RETURN(Config config, ParseConfig());
-  SetLogLevel(config.log_level);
+  BRAID_ASSIGN_OR_RETURN(Config config, BeginCreation("braidCommInitRank", nranks, rank));
   Deadline deadline = Deadline::After(config.timeout);
 
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Bootstrap> bootstrap,

@@ -49,6 +49,17 @@ absl::StatusOr<JoinInfo> DecodeJoinBlob(const Blob& blob, int rank) {
 
 }  // namespace
 
+absl::StatusOr<Config> BeginCreation(absl::string_view api, int nranks, int rank) {
+  if (nranks < 1 || rank < 0 || rank >= nranks) {
+    return MakeError(absl::StatusCode::kInvalidArgument, api,
+                     absl::StrCat("rank ", rank, " is out of range for ", nranks, " ranks"),
+                     "pass 0 <= rank < nranks with nranks >= 1");
+  }
+  BRAID_ASSIGN_OR_RETURN(Config config, ParseConfig());
+  SetLogLevel(config.log_level);
+  return config;
+}
+
 uint64_t DeriveCommId(uint64_t parent, std::initializer_list<int64_t> salt) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint64_t v) {

@@ -40,6 +40,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
                                                          const BlobExchange& exchange,
                                                          Deadline deadline);
 
+// The start of every creation entry point: checks 0 <= rank < nranks (naming `api` in the
+// error), reads the BRAID_* configuration and applies its log level.
+absl::StatusOr<Config> BeginCreation(absl::string_view api, int nranks, int rank);
+
 // A stable id for a derived communicator (split, shrink): FNV-1a over the parent's id and the
 // values that make the derivation unique.
 uint64_t DeriveCommId(uint64_t parent, std::initializer_list<int64_t> salt);

@@ -33,13 +33,8 @@ void CopyString(char* dst, size_t size, const std::string& src) {
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateFromAllGather(int nranks, int rank,
                                                                   const FixedAllGather& allgather) {
-  if (nranks < 1 || rank < 0 || rank >= nranks) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "braidCommInitFromAllGather",
-                     absl::StrCat("rank ", rank, " is out of range for ", nranks, " ranks"),
-                     "pass 0 <= rank < nranks with nranks >= 1");
-  }
-  BRAID_ASSIGN_OR_RETURN(Config config, ParseConfig());
-  SetLogLevel(config.log_level);
+  BRAID_ASSIGN_OR_RETURN(Config config,
+                         BeginCreation("braidCommInitFromAllGather", nranks, rank));
   Deadline deadline = Deadline::After(config.timeout);
 
   Introduction mine;

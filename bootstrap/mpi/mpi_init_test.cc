@@ -72,12 +72,11 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < half.size(); ++i)
     Require(order[i] == half[half.size() - 1 - i], "half order is not MPI's split order");
 
-  // A split of an MPI-built communicator works like any other.
-  {
-    braidComm_t copy = nullptr;
-    Require(braidCommSplit(half_handle, 0, 0, &copy) == braidSuccess, "split of the half");
-    braidCommDestroy(copy);
-  }
+  // A split of an MPI-built communicator works like any other (C++ form): the same halves.
+  braid::Communicator split;
+  Require(world.Split(color, -g_world_rank, &split).ok(), "Split of the world");
+  Require(split.rank() == mpi_half_rank && split.size() == half_size, "Split differs from MPI's");
+  CheckSum(split, g_world_rank, half, 1021, "split");
   for (size_t count : {size_t{1}, size_t{4097}, size_t{1 << 20}}) {
     CheckSum(world, g_world_rank, everyone, count, "world");
     std::vector<int64_t> data(count), want(count, 0);
@@ -92,6 +91,7 @@ int main(int argc, char** argv) {
     MPI_Allreduce(&one, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     Require(total == size, "MPI_Allreduce after Braid");
   }
+  split = braid::Communicator();
   braidCommDestroy(half_handle);
   MPI_Comm_free(&half_mpi);
   world = braid::Communicator();

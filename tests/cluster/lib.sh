@@ -1,5 +1,5 @@
 # A cluster of hosts on one machine (network namespaces on a bridge), sourced by the cluster
-# tests and perf/bound_sweep.sh. Needs root (ip netns). See tests/cluster/README.md.
+# tests and perf/bound_sweep.sh. Needs root (ip netns). docs/launching.md describes it.
 #
 #   cluster_up N [RATE]      N hosts h1..hN, each 198.19.X.i/24, optional tbf egress RATE
 #                            (e.g. 1gbit). Registers teardown on EXIT/INT/TERM.

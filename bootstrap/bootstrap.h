@@ -68,6 +68,10 @@ class Bootstrap {
   virtual void Close() = 0;
 };
 
+// This rank's host name: BRAID_HOSTNAME if set (network namespaces share the kernel's name),
+// else gethostname(). Ranks with equal names are treated as one host.
+std::string LocalHostname();
+
 // The local address to listen on for the data path: BRAID_SOCKET_IFNAME's interface (prefix
 // match, "^" to exclude, "=" exact, like NCCL_SOCKET_IFNAME), else the interface that routes to
 // `root_host`, else the first non-loopback interface that is up, else loopback.

@@ -14,6 +14,7 @@
 #include "braid/braid.h"
 #include "core/communicator.h"
 #include "core/group.h"
+#include "core/group_builder.h"
 #include "core/status.h"
 
 #define BRAID_API extern "C" __attribute__((visibility("default")))
@@ -522,3 +523,30 @@ BRAID_API braidResult_t braidGroupStart(void) {
   return braidSuccess;
 }
 BRAID_API braidResult_t braidGroupEnd(void) { return Fail(braid::GroupEnd()); }
+// ---- Communicator split and bootstrap through the application's collective (cluster) ----
+
+BRAID_API braidResult_t braidCommSplit(braidComm_t comm, int color, int key, braidComm_t* newcomm) {
+  if (newcomm == nullptr) return Fail(absl::InvalidArgumentError("newcomm is NULL"));
+  *newcomm = nullptr;
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  auto made = (*live)->Split(color, key);
+  if (made.ok() && *made == nullptr) return braidSuccess;  // BRAID_SPLIT_NOCOLOR.
+  return Wrap(newcomm, std::move(made));
+}
+
+BRAID_API braidResult_t braidCommInitFromAllGather(braidComm_t* comm, int nranks, int rank,
+                                                   braidAllGatherFn_t allgather, void* ctx) {
+  if (comm == nullptr || allgather == nullptr) {
+    return Fail(absl::InvalidArgumentError("comm and allgather must not be NULL"));
+  }
+  *comm = nullptr;
+  braid::FixedAllGather call = [&](const void* mine, void* all, size_t bytes) -> absl::Status {
+    if (allgather(mine, all, bytes, ctx) == 0) return absl::OkStatus();
+    return braid::MakeError(absl::StatusCode::kUnavailable, "braidCommInitFromAllGather",
+                            absl::StrCat("rank ", rank, ": the application's all-gather of ",
+                                         bytes, " bytes failed"),
+                            "check the MPI communicator (or callback) passed in");
+  };
+  return Wrap(comm, braid::CreateFromAllGather(nranks, rank, call));
+}

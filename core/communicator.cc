@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "bootstrap/bootstrap.h"
 #include "collectives/collectives.h"
+#include "core/group_builder.h"
 #include "core/log.h"
 #include "core/status.h"
 
@@ -21,40 +22,6 @@ uint64_t CommIdFromSecret(std::span<const std::byte> secret, uint16_t port) {
   uint64_t h = 1469598103934665603ull;
   for (std::byte b : secret) h = (h ^ static_cast<uint8_t>(b)) * 1099511628211ull;
   return (h ^ port) * 1099511628211ull;
-}
-
-// What each rank publishes at creation: the transport it chose and its address, or the reason
-// it could not start one, so every rank fails fast with the same explanation.
-Blob EncodeJoinBlob(const std::string& transport, const absl::Status& status, const Blob& addr) {
-  std::string head = status.ok() ? transport : std::string(status.message());
-  Blob out(1 + 4 + head.size());
-  out[0] = std::byte{status.ok() ? uint8_t{1} : uint8_t{0}};
-  uint32_t len = static_cast<uint32_t>(head.size());
-  std::memcpy(out.data() + 1, &len, 4);
-  std::memcpy(out.data() + 5, head.data(), head.size());
-  out.insert(out.end(), addr.begin(), addr.end());
-  return out;
-}
-
-struct JoinInfo {
-  bool ok = false;
-  std::string text;  // transport name, or the error.
-  Blob address;
-};
-
-absl::StatusOr<JoinInfo> DecodeJoinBlob(const Blob& blob, int rank) {
-  uint32_t len = 0;
-  if (blob.size() >= 5) std::memcpy(&len, blob.data() + 1, 4);
-  if (blob.size() < 5 || blob.size() - 5 < len) {
-    return MakeError(absl::StatusCode::kDataLoss, "communicator creation",
-                     absl::StrCat("rank ", rank, " published a malformed join record"),
-                     "make sure every rank runs the same Braid version");
-  }
-  JoinInfo info;
-  info.ok = blob[0] == std::byte{1};
-  info.text.assign(reinterpret_cast<const char*>(blob.data() + 5), len);
-  info.address.assign(blob.begin() + 5 + len, blob.end());
-  return info;
 }
 
 }  // namespace
@@ -84,98 +51,29 @@ void Operation::Finish(absl::Status status) {
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueId& id, int nranks,
                                                                    int rank) {
-  if (nranks < 1 || rank < 0 || rank >= nranks) {
-    return MakeError(absl::StatusCode::kInvalidArgument, "braidCommInitRank",
-                     absl::StrCat("rank ", rank, " is out of range for ", nranks, " ranks"),
-                     "pass 0 <= rank < nranks with nranks >= 1");
-  }
-  BRAID_ASSIGN_OR_RETURN(Config config, ParseConfig());
-  SetLogLevel(config.log_level);
-  std::unique_ptr<Communicator> comm(new Communicator());
-  comm->rank_ = rank;
-  comm->nranks_ = nranks;
-  comm->config_ = config;
-  comm->timeout_ms_ = config.timeout.count();
+  BRAID_ASSIGN_OR_RETURN(Config config, BeginCreation("braidCommInitRank", nranks, rank));
   Deadline deadline = Deadline::After(config.timeout);
 
   BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Bootstrap> bootstrap,
                          Bootstrap::Join(id, rank, nranks, deadline));
-  comm->hosts_ = bootstrap->hosts();
-  SetLogIdentity(rank, comm->hosts_[static_cast<size_t>(rank)]);
+  SetLogIdentity(rank, bootstrap->hosts()[static_cast<size_t>(rank)]);
   BRAID_LOG(kInfo, "configuration: ", DescribeConfig(config));
 
-  // Start this rank's transport; a failure is published rather than returned, so the other
-  // ranks learn why instead of waiting for a timeout.
-  absl::Status local = absl::OkStatus();
-  Blob address;
-  auto entry = ChooseTransport(config);
-  auto local_address = SelectLocalAddress(config.socket_ifname, id.root_host);
-  if (!entry.ok()) {
-    local = entry.status();
-  } else if (!local_address.ok()) {
-    local = local_address.status();
-  } else {
-    TransportContext context{rank, nranks, CommIdFromSecret(id.secret, id.root_port), id.secret,
-                             comm->hosts_, *local_address, config};
-    auto transport = (*entry)->create(context);
-    if (transport.ok()) {
-      comm->transport_ = std::move(*transport);
-      auto listened = comm->transport_->listen();
-      if (listened.ok()) address = std::move(*listened);
-      else local = listened.status();
-    } else {
-      local = transport.status();
-    }
-  }
-  std::string chosen = entry.ok() ? (*entry)->name : "";
-  BRAID_ASSIGN_OR_RETURN(std::vector<Blob> blobs,
-                         bootstrap->AllGather(EncodeJoinBlob(chosen, local, address), deadline));
-  std::vector<Blob> addresses(static_cast<size_t>(nranks));
-  for (int r = 0; r < nranks; ++r) {
-    BRAID_ASSIGN_OR_RETURN(JoinInfo info, DecodeJoinBlob(blobs[static_cast<size_t>(r)], r));
-    if (!info.ok) {
-      return MakeError(absl::StatusCode::kFailedPrecondition, "communicator creation",
-                       absl::StrCat(DescribeRank(r, comm->hosts_[static_cast<size_t>(r)]),
-                                    " could not start a transport: ", info.text));
-    }
-    if (info.text != chosen) {
-      return MakeError(absl::StatusCode::kFailedPrecondition, "communicator creation",
-                       absl::StrCat("ranks disagree on the transport: rank ", rank, " chose \"",
-                                    chosen, "\" but ",
-                                    DescribeRank(r, comm->hosts_[static_cast<size_t>(r)]),
-                                    " chose \"", info.text, "\""),
-                       "set BRAID_TRANSPORT to the same value on every rank");
-    }
-    addresses[static_cast<size_t>(r)] = std::move(info.address);
-  }
-  comm->transport_name_ = chosen;
-  BRAID_LOG(kInfo, "transport ", chosen, ", ", nranks, " ranks");
-
-  std::vector<int> peers;
-  for (int r = 0; r < nranks; ++r) {
-    if (r != rank) peers.push_back(r);
-  }
-  BRAID_ASSIGN_OR_RETURN(comm->connections_,
-                         comm->transport_->connect(peers, addresses, deadline));
-  comm->peers_.assign(static_cast<size_t>(nranks), nullptr);
-  comm->sends_issued_.assign(static_cast<size_t>(nranks), 0);
-  comm->recvs_issued_.assign(static_cast<size_t>(nranks), 0);
-  for (auto& connection : comm->connections_) {
-    comm->peers_[static_cast<size_t>(connection->peer())] = connection.get();
-  }
+  GroupSpec spec;
+  spec.rank = rank;
+  spec.nranks = nranks;
+  spec.hosts = bootstrap->hosts();
+  spec.comm_id = CommIdFromSecret(id.secret, id.root_port);
+  spec.secret = id.secret;
+  spec.local_address = SelectLocalAddress(config.socket_ifname, id.root_host);
+  spec.config = config;
+  BlobExchange exchange = [&](const Blob& mine, Deadline d) {
+    return bootstrap->AllGather(mine, d);
+  };
+  BRAID_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> built,
+                         BuildGroup(std::move(spec), exchange, deadline));
   bootstrap->Close();
-  auto spin = config.spin;
-  if (spin.count() < 0) {
-    cpu_set_t cpus;
-    int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-    int local = static_cast<int>(std::count(comm->hosts_.begin(), comm->hosts_.end(),
-                                            comm->hosts_[static_cast<size_t>(rank)]));
-    spin = SpinForHost(local, ncpus);
-    BRAID_LOG(kInfo, local, " ranks on this host, ", ncpus, " CPUs: spinning ", spin.count(),
-              " us before sleeping");
-  }
-  comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), spin);
-  return comm;
+  return built;
 }
 
 Communicator::~Communicator() {

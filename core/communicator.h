@@ -20,6 +20,7 @@
 #include "collectives/point_to_point.h"
 #include "core/config.h"
 #include "core/datatype.h"
+#include "core/group_builder.h"
 #include "core/progress.h"
 #include "transports/transport.h"
 
@@ -106,8 +107,18 @@ class Communicator {
   // The first error that broke the communicator (OK if none).
   absl::Status async_error() const;
 
+  // braidCommSplit: collective over this communicator. Ranks passing the same color >= 0 form
+  // a new communicator ordered by (key, parent rank); kSplitNoColor ranks take part in the
+  // exchange and get nullptr. Blobs travel over this communicator's connections (core/split.cc).
+  static constexpr int kSplitNoColor = -1;
+  absl::StatusOr<std::unique_ptr<Communicator>> Split(int color, int key);
+  uint64_t comm_id() const { return comm_id_; }
+
  private:
   Communicator() = default;
+  friend absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
+                                                                  const BlobExchange& exchange,
+                                                                  Deadline deadline);
   absl::Status Execute(uint64_t ticket, const std::string& description, const Body& body,
                        bool collective);
   void WorkerLoop();
@@ -124,6 +135,11 @@ class Communicator {
   std::unique_ptr<ProgressEngine> engine_;
   std::vector<std::byte> scratch_;
   std::atomic<long long> timeout_ms_{0};
+  // What derived communicators (split) reuse: identity, secret, data-path address.
+  uint64_t comm_id_ = 0;
+  std::vector<std::byte> secret_;
+  std::string local_address_;
+  int64_t splits_ = 0;  // braidCommSplit calls so far (collective, so equal on every rank).
 
   // Issue order: every operation takes a ticket; tickets run strictly in order.
   std::mutex order_mutex_;

@@ -11,6 +11,10 @@
 #include <cstring>
 #include <string>
 
+#ifdef BRAID_PERF_MPI
+#include "braid/braid_mpi.h"
+#endif
+
 namespace braidperf {
 namespace {
 
@@ -305,7 +309,10 @@ void PrintRanks(braidComm_t comm, int rank, int nranks) {
   constexpr size_t kRec = 192;
   char mine[kRec] = {};
   char host[64] = "?";
-  gethostname(host, sizeof(host) - 1);
+  if (const char* forced = std::getenv("BRAID_HOSTNAME"))
+    std::snprintf(host, sizeof(host), "%s", forced);  // namespaces share the kernel's name
+  else
+    gethostname(host, sizeof(host) - 1);
   const char* transport = "?";
   Check(braidCommTransportName(comm, &transport), "braidCommTransportName");
   std::snprintf(mine, kRec, "#  Rank %2d Pid %6d on %10s transport %s", rank,
@@ -354,7 +361,17 @@ int PerfMain(int argc, char** argv, Coll coll) {
   }
   g_rank = std::atoi(env_rank);  // for error messages until the communicator says
   braidComm_t comm = nullptr;
-  Check(braidCommInitFromEnv(&comm), "braidCommInitFromEnv");
+  bool use_mpi = false;
+#ifdef BRAID_PERF_MPI
+  // Started by mpirun and given no Braid root: MPI carries the creation-time exchange.
+  use_mpi = std::getenv("OMPI_COMM_WORLD_RANK") != nullptr &&
+            std::getenv("BRAID_ROOT") == nullptr;
+  if (use_mpi) {
+    MPI_Init(&argc, &argv);
+    Check(braidCommInitFromMPI(&comm, MPI_COMM_WORLD), "braidCommInitFromMPI");
+  }
+#endif
+  if (!use_mpi) Check(braidCommInitFromEnv(&comm), "braidCommInitFromEnv");
   int rank = 0, nranks = 0;
   Check(braidCommUserRank(comm, &rank), "braidCommUserRank");
   Check(braidCommCount(comm, &nranks), "braidCommCount");
@@ -395,6 +412,9 @@ int PerfMain(int argc, char** argv, Coll coll) {
     busbw = bench.avg_busbw();
   }
   Check(braidCommDestroy(comm), "braidCommDestroy");
+#ifdef BRAID_PERF_MPI
+  if (use_mpi) MPI_Finalize();
+#endif
   if (rank == 0) {
     std::printf("# Out of bounds values : %llu %s\n", static_cast<unsigned long long>(wrong),
                 wrong ? "FAILED" : "OK");

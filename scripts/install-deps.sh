@@ -7,6 +7,8 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
           iproute2 procps python3 chromium)
+# cluster: braidCommInitFromMPI tests and mpirun launches (mpi, cluster labels), unshare.
+packages+=(openmpi-bin libopenmpi-dev util-linux)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

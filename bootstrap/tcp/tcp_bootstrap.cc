@@ -23,18 +23,6 @@ using bootstrap::WireWriter;
 constexpr absl::string_view kReachRemedy =
     "check BRAID_ROOT/MASTER_ADDR and that rank 0 is running";
 
-// BRAID_HOSTNAME overrides the kernel's name: ranks reporting the same name are one host (shared
-// memory, host-aware algorithms). Network namespaces share the machine's name, so the cluster
-// tests give each namespace its own.
-std::string LocalHostname() {
-  if (const char* forced = std::getenv("BRAID_HOSTNAME"); forced != nullptr && *forced != '\0') {
-    return std::string(forced).substr(0, bootstrap::kMaxHostnameBytes);
-  }
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
-  return std::string(name).substr(0, bootstrap::kMaxHostnameBytes);
-}
-
 // The text of a kError frame from the root.
 std::string ErrorText(const bootstrap::Frame& frame) {
   WireReader reader(frame.payload);
@@ -144,6 +132,18 @@ void TcpBootstrap::Close() {
 }
 
 }  // namespace
+
+// BRAID_HOSTNAME overrides the kernel's name: ranks reporting the same name are one host (shared
+// memory, host-aware algorithms). Network namespaces share the machine's name, so the cluster
+// tests give each namespace its own.
+std::string LocalHostname() {
+  if (const char* forced = std::getenv("BRAID_HOSTNAME"); forced != nullptr && *forced != '\0') {
+    return std::string(forced).substr(0, bootstrap::kMaxHostnameBytes);
+  }
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
+  return std::string(name).substr(0, bootstrap::kMaxHostnameBytes);
+}
 
 absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, int rank, int nranks,
                                                            Deadline deadline) {

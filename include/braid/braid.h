@@ -161,6 +161,25 @@ braidResult_t braidIsend(const void* sendbuff, size_t count, braidDataType_t dat
 braidResult_t braidIrecv(void* recvbuff, size_t count, braidDataType_t datatype, int peer,
                          braidComm_t comm, braidRequest_t* request);
 
+/* ---- Communicator split and bootstrap through the application's collective (cluster) ---- */
+
+/* Color for ranks that join no new communicator in braidCommSplit (like NCCL_SPLIT_NOCOLOR). */
+#define BRAID_SPLIT_NOCOLOR (-1)
+/* Collective over comm: ranks passing the same color form a new communicator, ordered by key
+ * (ties by rank in comm), like MPI_Comm_split / ncclCommSplit. Uses comm's own connections, no
+ * new rendezvous. BRAID_SPLIT_NOCOLOR ranks take part and get *newcomm = NULL. comm stays
+ * usable; both may be used in any interleaving (each in the same order on all its ranks). */
+braidResult_t braidCommSplit(braidComm_t comm, int color, int key, braidComm_t* newcomm);
+
+/* All-gathers `bytes` bytes from every rank into recvbuf in rank order (MPI_Allgather of
+ * MPI_BYTE). Returns 0 on success, anything else on failure. */
+typedef int (*braidAllGatherFn_t)(const void* sendbuf, void* recvbuf, size_t bytes, void* ctx);
+/* Creates a communicator whose creation-time exchange (host names, transport addresses) runs
+ * over the caller's all-gather; afterwards it is never called again. braid/braid_mpi.h builds
+ * braidCommInitFromMPI on it, so this header does not depend on mpi.h. */
+braidResult_t braidCommInitFromAllGather(braidComm_t* comm, int nranks, int rank,
+                                         braidAllGatherFn_t allgather, void* ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -169,6 +169,18 @@ class Communicator {
   Status Recv(std::span<T> data, int peer) {
     return Status(braidRecv(data.data(), data.size(), DataTypeOf<T>::value, peer, comm_));
   }
+  // ---- Split and MPI bootstrap (cluster) ----
+  // braidCommSplit; *out stays invalid() for BRAID_SPLIT_NOCOLOR.
+  Status Split(int color, int key, Communicator* out) const {
+    braidComm_t comm = nullptr;
+    Status status(braidCommSplit(comm_, color, key, &comm));
+    if (status.ok()) *out = Communicator(comm);
+    return status;
+  }
+  // From an MPI communicator: defined in braid/braid_mpi.h for MpiComm = MPI_Comm (a template,
+  // so this header needs no mpi.h).
+  template <typename MpiComm>
+  static Status FromMPI(Communicator* out, MpiComm mpi_comm);
 
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}

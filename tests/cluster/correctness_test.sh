@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Collectives across namespace hosts, every result checked exactly by the perf tools' -c 1
+# (every datatype and op for AllReduce). Usage:
+#   correctness_test.sh PERF_DIR direct|mpirun HOSTSxRPH...   e.g. ... direct 2x1 3x2 8x3
+# CLUSTER_TRANSPORT picks the transport (default: Braid's choice, tcp here).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+perf=$1 mode=$2; shift 2
+
+run_one() {  # hosts rph
+  local hosts=$1 rph=$2 tool args failed=0
+  cluster_up "$hosts" || return $?
+  for tool in allreduce_perf allgather_perf reduce_scatter_perf broadcast_perf; do
+    args=(-b 1 -e 300K -f 7 -n 1 -w 0 -c 1)
+    [[ $tool == allreduce_perf ]] && args+=(-d all -o all)
+    [[ $tool == broadcast_perf ]] && args+=(-r $((hosts * rph - 1)))
+    local out="$CLUSTER_DIR/$tool.out" rc=0
+    if [[ $mode == mpirun ]]; then
+      cluster_mpirun "$rph" "$perf/$tool" "${args[@]}" >"$out" 2>&1 || rc=$?
+    else
+      cluster_run "$rph" "$perf/$tool" "${args[@]}" || rc=$?
+      cp "$CLUSTER_LOG" "$out"
+    fi
+    # Every host must appear among the ranks: traffic really crossed namespaces.
+    local seen; seen=$(grep -c "Rank .* on *h[0-9]" "$out")
+    if [[ $rc != 0 ]] || ! grep -q "Out of bounds values : 0 OK" "$out" ||
+       [[ $seen != $((hosts * rph)) ]]; then
+      echo "FAILED: $tool on $hosts hosts x $rph ranks ($mode, rc $rc, $seen rank lines)"
+      tail -n 30 "$out"
+      failed=1
+    else
+      echo "ok: $tool on $hosts hosts x $rph ranks ($mode)"
+    fi
+  done
+  cluster_down
+  return $failed
+}
+
+status=0
+for topo in "$@"; do
+  run_one "${topo%x*}" "${topo#*x}"
+  rc=$?
+  [[ $rc == 77 ]] && exit 77
+  [[ $rc != 0 ]] && status=1
+done
+[[ $status == 0 ]] && echo "cluster correctness: all passed"
+exit $status

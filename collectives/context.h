@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/datatype.h"
 #include "core/deadline.h"
 #include "core/progress.h"
 #include "transports/transport.h"
@@ -26,6 +27,10 @@ struct CollectiveContext {
   size_t chunk_bytes = 0;  // 0 = the algorithm's default.
   std::string operation;   // e.g. "AllReduce #12 (float32 sum, 1024 elements)" for errors.
   std::vector<std::byte>* scratch = nullptr;  // reusable staging memory owned by the comm.
+  // Check byte of the collective's signature, in every tag (transport.h: a peer in another
+  // collective is an error, never a hang). Set by BeginCollective.
+  uint8_t check = 0;
+  bool agreement_round = false;  // BRAID_DEBUG=CHECK: BeginCollective compares every rank's call.
 
   Connection& peer(int r) const { return *peers[static_cast<size_t>(r)]; }
   absl::string_view host(int r) const {
@@ -33,13 +38,31 @@ struct CollectiveContext {
   }
   int left() const { return (rank + nranks - 1) % nranks; }
   int right() const { return (rank + 1) % nranks; }
-  // Tag of one message of this collective: sequence, step and chunk, so messages of different
-  // collectives or steps can never be matched to each other.
+  // Tag of one message of this collective: check byte, sequence, step and chunk, so messages
+  // of different collectives or steps can never be matched to each other (transport.h).
   static constexpr size_t kMaxChunksPerStep = size_t{1} << 20;  // chunk bits in a tag.
+  static constexpr uint32_t kReservedStep = 0xFFFFF;  // BeginCollective's agreement round.
   uint64_t tag(uint32_t step, uint32_t chunk) const {
-    return ((sequence & 0xFFFFFF) << 40) | (uint64_t{step & 0xFFFFF} << 20) | (chunk & 0xFFFFF);
+    return (uint64_t{check} << kTagCheckShift) | ((sequence & 0xFFFF) << kTagSequenceShift) |
+           (uint64_t{step & 0xFFFFF} << 20) | (chunk & 0xFFFFF);
   }
 };
+
+// What every rank must agree on for one collective call. `name` is the collective ("AllReduce");
+// op and root are -1 where they do not apply.
+struct CollectiveSignature {
+  std::string name;
+  DataType type = DataType::kUint8;
+  uint64_t count = 0;
+  int op = -1;
+  int root = -1;
+};
+// "AllReduce(float, 1024 elements, op sum)" for mismatch errors.
+std::string DescribeSignature(const CollectiveSignature& signature);
+// Called by a collective's body before its first message: stamps the signature's check byte
+// into ctx's tags and, with ctx.agreement_round (BRAID_DEBUG=CHECK), exchanges the full
+// signature with every peer first and fails, describing both calls, if any rank differs.
+absl::Status BeginCollective(CollectiveContext& ctx, const CollectiveSignature& signature);
 
 // Waits for a request exchanged with `peer`; on failure the error names the operation and peer.
 absl::Status WaitWithPeer(const CollectiveContext& ctx, const RequestPtr& request, int peer);

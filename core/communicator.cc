@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bootstrap/bootstrap.h"
+#include "bootstrap/recovery.h"
 #include "collectives/collectives.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -149,6 +150,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
     addresses[static_cast<size_t>(r)] = std::move(info.address);
   }
   comm->transport_name_ = chosen;
+  comm->secret_ = id.secret;
+  BRAID_RETURN_IF_ERROR(comm->PrepareRecovery(*bootstrap, *local_address, deadline));
   BRAID_LOG(kInfo, "transport ", chosen, ", ", nranks, " ranks");
 
   std::vector<int> peers;
@@ -173,6 +176,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
               " us before sleeping");
   }
   comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), spin);
+  comm->StartHeartbeat();
   return comm;
 }
 
@@ -183,6 +187,7 @@ Communicator::~Communicator() {
   }
   order_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  heartbeat_.reset();
   connections_.clear();
   transport_.reset();
 }
@@ -232,6 +237,7 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.chunk_bytes = config_.chunk_bytes;
   ctx.operation = absl::StrCat(description, " #", ticket);
   ctx.scratch = &scratch_;
+  ctx.agreement_round = config_.debug_check;
   BRAID_LOG(kTrace, "start ", ctx.operation);
   absl::Status status = body(ctx);
   BRAID_LOG(kTrace, "end ", ctx.operation, ": ", status.ok() ? "ok" : status.message());
@@ -240,6 +246,8 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
     // communicator is broken. Closing the transport also tells the peers at once.
     BRAID_LOG(kWarn, status.message());
     RecordFailure(status);
+    heartbeat_.reset();
+    RememberFailedRanks();
     connections_.clear();
     peers_.assign(peers_.size(), nullptr);
     transport_.reset();

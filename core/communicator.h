@@ -19,12 +19,15 @@
 #include "collectives/context.h"
 #include "core/config.h"
 #include "core/datatype.h"
+#include "core/heartbeat.h"
 #include "core/progress.h"
 #include "transports/transport.h"
 
 namespace braid {
 
 struct UniqueId;
+class Bootstrap;
+class RecoveryListener;
 
 // "AllReduce (float, 1024 elements)": how errors and logs name a collective call.
 std::string DescribeCollective(absl::string_view name, DataType type, size_t count);
@@ -84,11 +87,24 @@ class Communicator {
   // The first error that broke the communicator (OK if none).
   absl::Status async_error() const;
 
+  // ---- Fault tolerance (core/shrink.cc).
+  // Ranks this rank saw fail (crashed, silent past the heartbeat timeout, or named as the
+  // first failure by a peer), in the order they were seen.
+  std::vector<int> failed_ranks();
+  // Survivors agree on who is alive and build a smaller communicator (ranks renumbered in
+  // the old order). Collective over the survivors; works on a broken communicator.
+  absl::StatusOr<std::unique_ptr<Communicator>> Shrink();
+
  private:
   Communicator() = default;
   absl::Status Execute(uint64_t ticket, const std::string& description, const Body& body);
   void WorkerLoop();
   void RecordFailure(const absl::Status& status);
+  void RememberFailedRanks();  // from the transport, before it is closed.
+  // Creation steps of the fault-tolerance machinery (core/shrink.cc).
+  absl::Status PrepareRecovery(Bootstrap& bootstrap, const std::string& local_address,
+                               Deadline deadline);
+  void StartHeartbeat();
   absl::Status CheckUsable() const;
 
   int rank_ = 0, nranks_ = 1;
@@ -101,6 +117,11 @@ class Communicator {
   std::unique_ptr<ProgressEngine> engine_;
   std::vector<std::byte> scratch_;
   std::atomic<long long> timeout_ms_{0};
+  std::vector<std::byte> secret_;  // from the unique id: authenticates the shrink agreement.
+  std::unique_ptr<RecoveryListener> recovery_;
+  std::vector<Blob> recovery_blobs_;  // every rank's recovery listener address.
+  std::unique_ptr<HeartbeatSender> heartbeat_;  // stopped before the transport is closed.
+  std::vector<int> failed_ranks_;  // guarded by error_mutex_.
 
   // Issue order: every operation takes a ticket; tickets run strictly in order.
   std::mutex order_mutex_;

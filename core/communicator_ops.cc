@@ -52,7 +52,10 @@ absl::StatusOr<Communicator::Body> Communicator::AllReduceBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckBuffer("AllReduce", "recvbuff", recv, count, 1, t));
   size_t bytes = count * DataTypeSize(t);
   BRAID_RETURN_IF_ERROR(CheckOverlap("AllReduce", send, bytes, recv, bytes, recv));
-  return Body([=](CollectiveContext& ctx) { return braid::AllReduce(ctx, send, recv, count, t, op); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllReduce", t, count, static_cast<int>(op), -1}));
+    return braid::AllReduce(ctx, send, recv, count, t, op);
+  });
 }
 
 absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send, void* recv,
@@ -64,7 +67,10 @@ absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckOverlap("AllGather", send, bytes, recv,
                                      bytes * static_cast<size_t>(nranks_),
                                      static_cast<const std::byte*>(recv) + bytes * rank_));
-  return Body([=](CollectiveContext& ctx) { return RingAllGather(ctx, send, recv, count, t); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllGather", t, count, -1, -1}));
+    return RingAllGather(ctx, send, recv, count, t);
+  });
 }
 
 absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* send, void* recv,
@@ -80,6 +86,8 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* s
                                        bytes * static_cast<size_t>(nranks_), recv, bytes, nullptr));
   }
   return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(
+        BeginCollective(ctx, {"ReduceScatter", t, count, static_cast<int>(op), -1}));
     return RingReduceScatter(ctx, send, recv, count, t, op);
   });
 }
@@ -97,11 +105,17 @@ absl::StatusOr<Communicator::Body> Communicator::BroadcastBody(const void* send,
     size_t bytes = count * DataTypeSize(t);
     BRAID_RETURN_IF_ERROR(CheckOverlap("Broadcast", send, bytes, recv, bytes, recv));
   }
-  return Body([=](CollectiveContext& ctx) { return ChainBroadcast(ctx, send, recv, count, t, root); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Broadcast", t, count, -1, root}));
+    return ChainBroadcast(ctx, send, recv, count, t, root);
+  });
 }
 
 Communicator::Body Communicator::BarrierBody() {
-  return [](CollectiveContext& ctx) { return DisseminationBarrier(ctx); };
+  return [](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Barrier", DataType::kUint8, 0, -1, -1}));
+    return DisseminationBarrier(ctx);
+  };
 }
 
 absl::Status Communicator::AllReduce(const void* send, void* recv, size_t count, DataType t,

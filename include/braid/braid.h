@@ -110,6 +110,19 @@ braidResult_t braidTest(braidRequest_t request, int* done);
 /* Blocks until complete; frees the request; returns the operation's result. */
 braidResult_t braidWait(braidRequest_t request);
 
+/* ---- Fault tolerance (issue 7) ----
+ * After a failure (braidRemoteError/braidTimeout from a collective), the survivors call
+ * braidCommShrink on the old communicator: they agree on who is alive and get a new, smaller
+ * communicator with the survivors renumbered 0..n-1 in their old order, without restarting
+ * the job. Collective over the survivors; blocks up to the heartbeat timeout per failed rank
+ * that nobody saw fail, and at most BRAID_TIMEOUT. The old communicator must still be
+ * destroyed (or aborted). Works on a healthy communicator too (then nobody is left out). */
+braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm);
+/* The ranks this rank saw fail (crashed, silent past BRAID_HEARTBEAT_TIMEOUT, or named by a
+ * peer as the first failure), in the order seen. Writes up to capacity ranks; *count gets the
+ * total. */
+braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, int capacity, int* count);
+
 #ifdef __cplusplus
 }
 #endif

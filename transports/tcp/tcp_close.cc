@@ -169,6 +169,10 @@ void TcpTransport::OnDisconnect(Socket& socket, int err) {
 void TcpTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int blame) {
   if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
   if (fatal) {
+    int culprit = blame >= 0 ? blame : peer.rank;
+    if (std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
+      failed_ranks_.push_back(culprit);
+    }
     BRAID_LOG(kWarn, status.message());
     if (fatal_.ok()) {
       fatal_ = status;
@@ -218,6 +222,41 @@ void TcpTransport::FinishFailures() {
     peer.state = Peer::State::kFailed;
     failing_.erase(failing_.begin() + static_cast<std::ptrdiff_t>(i));
   }
+}
+
+bool TcpTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || peer->sockets.empty()) continue;
+    Socket& socket = *peer->sockets[0];
+    // Anything queued is proof of life already, and a heartbeat must not wait behind it.
+    if (!socket.sendq.empty() || socket.send_inflight) continue;
+    SendItem& item = socket.sendq.emplace_back();
+    EncodeFrameHeader(FrameHeader{kFrameHeartbeat, peer->next_send_seq, 0, 0, 0, 0}, item.header);
+    PumpSend(socket);
+  }
+  absl::Status submitted = ring_->Submit();
+  if (!submitted.ok() && fatal_.ok()) fatal_ = submitted;
+  return true;
+}
+
+void TcpTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void TcpTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->rank == rank) FailPeer(*peer, why);
+  }
+}
+
+std::vector<int> TcpTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::tcp

@@ -1,0 +1,108 @@
+// Collective signatures: the check byte every tag carries (cheap, always on) and the full
+// agreement round of BRAID_DEBUG=CHECK, which describes both sides of a mismatch.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "collectives/context.h"
+#include "core/siphash.h"
+#include "core/status.h"
+
+namespace braid {
+namespace {
+
+// Fixed-size wire form of a signature for the agreement round (little-endian host order is
+// fine: both ends run this code on the same job). Names are truncated to 31 bytes.
+struct WireSignature {
+  char name[32];
+  uint64_t sequence;
+  uint64_t count;
+  int32_t type;
+  int32_t op;
+  int32_t root;
+  int32_t reserved;
+};
+
+WireSignature ToWire(const CollectiveSignature& s, uint64_t sequence) {
+  WireSignature w{};
+  std::memcpy(w.name, s.name.data(), std::min<size_t>(s.name.size(), sizeof(w.name) - 1));
+  w.sequence = sequence;
+  w.count = s.count;
+  w.type = static_cast<int32_t>(s.type);
+  w.op = s.op;
+  w.root = s.root;
+  return w;
+}
+
+CollectiveSignature FromWire(const WireSignature& w) {
+  CollectiveSignature s;
+  s.name.assign(w.name, strnlen(w.name, sizeof(w.name)));
+  s.count = w.count;
+  s.type = static_cast<DataType>(w.type);
+  s.op = w.op;
+  s.root = w.root;
+  return s;
+}
+
+uint8_t CheckByte(const CollectiveSignature& s) {
+  WireSignature w = ToWire(s, 0);
+  static const std::array<std::byte, 16> kKey{};  // a hash, not a secret: fixed key.
+  uint64_t h = SipHash24(kKey, std::as_bytes(std::span(&w, 1)));
+  return static_cast<uint8_t>(h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24));
+}
+
+}  // namespace
+
+std::string DescribeSignature(const CollectiveSignature& s) {
+  int type = static_cast<int>(s.type);
+  std::string text = absl::StrCat(s.name, "(", type >= 0 && type < kNumDataTypes
+                                                   ? std::string(DataTypeName(s.type))
+                                                   : absl::StrCat("datatype ", type),
+                                  ", ", s.count, " elements");
+  if (s.op >= 0) {
+    absl::StrAppend(&text, ", op ", s.op < kNumRedOps ? std::string(RedOpName(static_cast<RedOp>(s.op)))
+                                                      : absl::StrCat(s.op));
+  }
+  if (s.root >= 0) absl::StrAppend(&text, ", root ", s.root);
+  return text + ")";
+}
+
+absl::Status BeginCollective(CollectiveContext& ctx, const CollectiveSignature& signature) {
+  ctx.check = CheckByte(signature);
+  if (!ctx.agreement_round || ctx.nranks == 1) return absl::OkStatus();
+  // Every rank sends its call to every other: O(n) small messages, for debugging only. The
+  // round's tags carry check byte 0 so that disagreeing ranks still match each other here.
+  uint8_t check = ctx.check;
+  ctx.check = 0;
+  const uint64_t tag = ctx.tag(CollectiveContext::kReservedStep, 0);
+  ctx.check = check;
+  WireSignature mine = ToWire(signature, ctx.sequence);
+  std::vector<WireSignature> theirs(static_cast<size_t>(ctx.nranks));
+  std::vector<RequestPtr> requests;
+  for (int r = 0; r < ctx.nranks; ++r) {
+    if (r == ctx.rank) continue;
+    BRAID_ASSIGN_OR_RETURN(RequestPtr recv, ctx.peer(r).irecv(&theirs[r], sizeof(WireSignature), tag));
+    BRAID_ASSIGN_OR_RETURN(RequestPtr send, ctx.peer(r).isend(&mine, sizeof(WireSignature), tag));
+    requests.push_back(recv);
+    requests.push_back(send);
+  }
+  BRAID_RETURN_IF_ERROR(WaitAllWithPeer(ctx, requests, -1));
+  for (int r = 0; r < ctx.nranks; ++r) {
+    if (r == ctx.rank) continue;
+    const WireSignature& other = theirs[static_cast<size_t>(r)];
+    if (std::memcmp(&other, &mine, sizeof(mine)) == 0) continue;
+    return MakeError(
+        absl::StatusCode::kInvalidArgument,
+        absl::StrCat("BRAID_DEBUG=CHECK: ", ctx.operation, " on rank ", ctx.rank),
+        absl::StrCat("collective mismatch: this rank called ", DescribeSignature(signature),
+                     " as collective #", ctx.sequence, " but ", DescribeRank(r, ctx.host(r)),
+                     " called ", DescribeSignature(FromWire(other)), " as collective #",
+                     other.sequence),
+        "make every rank issue the same collectives with the same arguments in the same order");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace braid

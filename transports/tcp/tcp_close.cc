@@ -125,11 +125,11 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
     FailPeer(peer,
              PeerError(absl::StatusCode::kUnavailable, peer,
                        absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it closed its connection without shutting down "
-                                    "or broke it: the process probably died)"),
-                       absl::StrCat("check rank ", failed, "'s log for a crash, an "
-                                    "out-of-memory kill or an exit that skipped destroying the "
-                                    "communicator")),
+                                    " failed (it died, stopped responding or sent bytes "
+                                    "that were refused; the log of the rank that saw it first "
+                                    "says which)"),
+                       absl::StrCat("check rank ", failed, "'s state and log for a crash, an "
+                                    "out-of-memory kill, a stopped process or a cut link")),
              /*fatal=*/true, failed);
     return;
   }

@@ -95,19 +95,19 @@ TEST_P(FaultInjection, SurvivorsNameTheVictimThenShrinkAndFinish) {
     options.timeout_seconds = 120;
     options.env = {{"BRAID_HEARTBEAT_TIMEOUT", std::to_string(kHeartbeatSeconds)},
                    {"BRAID_TIMEOUT", "60"}};
-    options.fault = {static_cast<int>(seed % static_cast<uint64_t>(c.nranks)), c.signal,
-                     static_cast<int>((seed >> 8) % 800)};
+    FaultPlan fault{static_cast<int>(seed % static_cast<uint64_t>(c.nranks)), c.signal,
+                    static_cast<int>((seed >> 8) % 800)};
     auto start = std::chrono::steady_clock::now();
-    std::string result = RunRanks(c.nranks, [seed](int rank, int n, braidComm_t comm) {
+    std::string result = RunRanksWithFault(c.nranks, [seed](int rank, int n, braidComm_t comm) {
       return Survive(seed, rank, n, comm);
-    }, options);
+    }, options, fault);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_EQ(result, "") << "trial " << trial << " seed " << seed << ": "
-                          << strsignal(c.signal) << " rank " << options.fault.victim << " of "
-                          << c.nranks << " after " << options.fault.delay_ms << " ms";
+                          << strsignal(c.signal) << " rank " << fault.victim << " of "
+                          << c.nranks << " after " << fault.delay_ms << " ms";
     if (!result.empty()) break;
     std::printf("trial %d: %s rank %d of %d after %d ms: ok in %.1f s\n", trial,
-                strsignal(c.signal), options.fault.victim, c.nranks, options.fault.delay_ms,
+                strsignal(c.signal), fault.victim, c.nranks, fault.delay_ms,
                 seconds);
     std::fflush(stdout);  // forked ranks must not inherit (and repeat) buffered output.
   }

@@ -99,9 +99,13 @@ std::string ResultText(braidResult_t result) {
 }
 
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
+  return RunRanksWithFault(nranks, body, options, FaultPlan{});
+}
+
+std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOptions& options,
+                              const FaultPlan& plan) {
   braidUniqueId id;
   RootProcess root;
-  const FaultPlan& plan = options.fault;
   struct SharedPage {
     FaultState* state = nullptr;
     ~SharedPage() {

@@ -36,11 +36,13 @@ struct RankOptions {
   int timeout_seconds = 120;                 // the parent kills every rank after this.
   std::map<std::string, std::string> env;   // set in every child before init.
   bool destroy = true;                      // braidCommDestroy at the end of the body.
-  FaultPlan fault;
 };
 
 // "" if every rank succeeded; otherwise each failing rank's report, one per line.
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options = {});
+// The same, injecting `fault` (see FaultPlan).
+std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOptions& options,
+                              const FaultPlan& fault);
 
 // Shorthand for gtest: `EXPECT_EQ(RunRanks(...), "")` prints the per-rank reports on failure.
 std::string ResultText(braidResult_t result);

@@ -68,7 +68,9 @@ void TcpTransport::SendGoodbyes() {
   for (const auto& peer : peers_) {
     if (peer->state != Peer::State::kOpen) continue;  // gone already, or broken.
     // Leaving because a peer failed: say which, so nobody blames us for its failure.
-    uint64_t blame = fatal_rank_ >= 0 ? static_cast<uint64_t>(fatal_rank_) + 1 : 0;
+    uint64_t blame = fatal_rank_ >= 0 ? static_cast<uint64_t>(fatal_rank_) + 1
+                     : mismatch_      ? kGoodbyeMismatch
+                                      : 0;
     EncodeFrameHeader(FrameHeader{kFrameGoodbye, peer->next_send_seq, blame, 0, 0, 0}, frame);
     for (Socket* socket : peer->sockets) {
       // A stream with bytes still owed gets no goodbye: the peer must see that data was
@@ -117,6 +119,17 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
   Peer& peer = *socket.peer;
   socket.goodbye = true;
   ++peer.goodbyes;
+  if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
+    FailPeer(peer,
+             PeerError(absl::StatusCode::kInvalidArgument, peer,
+                       "shut down because it found the ranks in different collectives "
+                       "(collective mismatch: its own error describes the calls)",
+                       "make every rank issue the same collectives with the same arguments in "
+                       "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+             /*fatal=*/true, kNoCulprit);
+    mismatch_ = true;  // passed on in our own goodbyes.
+    return;
+  }
   if (blame != 0 && peer.state == Peer::State::kOpen) {
     // The peer gave up because another rank failed: the communicator is broken, and the
     // error names the rank that failed first (its own end of stream may still be on its way).
@@ -169,14 +182,15 @@ void TcpTransport::OnDisconnect(Socket& socket, int err) {
 void TcpTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int blame) {
   if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
   if (fatal) {
-    int culprit = blame >= 0 ? blame : peer.rank;
-    if (std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
+    int culprit = blame >= 0 ? blame : blame == kNoCulprit ? -1 : peer.rank;
+    if (culprit >= 0 &&
+        std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
       failed_ranks_.push_back(culprit);
     }
     BRAID_LOG(kWarn, status.message());
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());

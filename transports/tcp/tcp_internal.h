@@ -183,6 +183,8 @@ class TcpTransport final : public Transport {
   // `fatal`: the communicator cannot go on (progress() returns it); otherwise only the requests
   // that can no longer complete on this peer fail with `status`. `blame`: the rank whose
   // failure this is, when not `peer` itself.
+  // kNoCulprit: fatal, yet nobody failed (the peer left over a collective mismatch).
+  static constexpr int kNoCulprit = -2;
   void FailPeer(Peer& peer, absl::Status status, bool fatal = true, int blame = -1);
   void FinishFailures();
   absl::Status PeerError(absl::StatusCode code, const Peer& peer, absl::string_view detail,
@@ -207,7 +209,8 @@ class TcpTransport final : public Transport {
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;         // first communicator-fatal error; progress() returns it.
   int fatal_rank_ = -1;
-  std::vector<int> failed_ranks_;  // every rank a fatal failure blamed, in order, no repeats.        // the rank that error blames (sent along with our goodbyes).
+  std::vector<int> failed_ranks_;
+  bool mismatch_ = false;  // a tag conflict was found: our goodbyes say so.  // every rank a fatal failure blamed, in order, no repeats.        // the rank that error blames (sent along with our goodbyes).
   bool eventfd_dirty_ = true;  // completions were reaped since the eventfd was last drained.
 };
 

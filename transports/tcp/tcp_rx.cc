@@ -33,6 +33,7 @@ absl::StatusOr<RequestPtr> TcpTransport::Recv(Peer& peer, void* buf, size_t len,
   }
   for (const auto& [arrived, queue] : peer.unexpected) {
     if (TagsConflict(tag, arrived)) {  // the peer is in a different collective: never wait.
+      mismatch_ = true;
       request->Finish(TagConflictError("tcp", ctx_.rank, DescribeRank(peer.rank, peer.host), tag,
                                        arrived),
                       0);
@@ -70,6 +71,7 @@ void TcpTransport::Match(Peer& peer, const MessagePtr& message, const TcpRequest
 void TcpTransport::FailConflictingReceive(Peer& peer, uint64_t arrived) {
   for (auto it = peer.posted.begin(); it != peer.posted.end(); ++it) {
     if (!TagsConflict(it->first, arrived)) continue;
+    mismatch_ = true;
     for (const TcpRequestPtr& request : it->second) {
       request->Finish(TagConflictError("tcp", ctx_.rank, DescribeRank(peer.rank, peer.host),
                                        it->first, arrived),

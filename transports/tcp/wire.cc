@@ -158,7 +158,8 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(const std::byte* in) {
                                             h.total_len, ", offset ", h.offset, ", segment ",
                                             h.seg_len, ")"));
   }
-  if (h.flags == kFrameGoodbye && (h.total_len != 0 || h.tag > (uint64_t{1} << 31))) {
+  if (h.flags == kFrameGoodbye && (h.total_len != 0 || (h.tag > (uint64_t{1} << 31) &&
+                                                         h.tag != kGoodbyeMismatch))) {
     return absl::DataLossError("goodbye frame with a payload or a bad rank");
   }
   if (h.flags == kFrameHeartbeat && (h.total_len != 0 || h.tag != 0)) {

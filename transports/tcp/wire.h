@@ -53,6 +53,8 @@ inline constexpr uint8_t kFrameStart = 1;
 // or 1 + the rank whose failure made the sender give up, so that the receivers blame the rank
 // that failed first whatever order the news arrives in.
 inline constexpr uint8_t kFrameGoodbye = 2;
+// Goodbye tag of a sender that gave up because it found the ranks in different collectives.
+inline constexpr uint64_t kGoodbyeMismatch = uint64_t{1} << 32;
 // Heartbeat: proof of life sent by the communicator's heartbeat thread when a stream has
 // nothing else queued (no payload, lengths and tag zero; any stream, between frames). It
 // matches no receive; its only effect is that the peer counts the connection as active.

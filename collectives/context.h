@@ -2,6 +2,7 @@
 // engine, a sequence number for tags and a deadline. Nothing here names a transport.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/datatype.h"
 #include "core/deadline.h"
 #include "core/progress.h"
@@ -63,6 +65,13 @@ std::string DescribeSignature(const CollectiveSignature& signature);
 // into ctx's tags and, with ctx.agreement_round (BRAID_DEBUG=CHECK), exchanges the full
 // signature with every peer first and fails, describing both calls, if any rank differs.
 absl::Status BeginCollective(CollectiveContext& ctx, const CollectiveSignature& signature);
+// The agreement round's wire form (fixed size; exposed for the fuzz targets and tests).
+inline constexpr size_t kWireSignatureBytes = 64;
+std::array<std::byte, kWireSignatureBytes> EncodeSignature(const CollectiveSignature& signature,
+                                                           uint64_t sequence);
+// Checks the size and the name's termination; other fields are described, not trusted.
+absl::StatusOr<CollectiveSignature> DecodeSignature(std::span<const std::byte> bytes,
+                                                    uint64_t* sequence);
 
 // Waits for a request exchanged with `peer`; on failure the error names the operation and peer.
 absl::Status WaitWithPeer(const CollectiveContext& ctx, const RequestPtr& request, int peer);

@@ -13,8 +13,8 @@
 namespace braid {
 namespace {
 
-// Fixed-size wire form of a signature for the agreement round (little-endian host order is
-// fine: both ends run this code on the same job). Names are truncated to 31 bytes.
+// Fixed-size wire form of a signature for the agreement round (host byte order: both ends
+// run this code in one job). Names are truncated to 31 bytes.
 struct WireSignature {
   char name[32];
   uint64_t sequence;
@@ -24,6 +24,7 @@ struct WireSignature {
   int32_t root;
   int32_t reserved;
 };
+static_assert(sizeof(WireSignature) == kWireSignatureBytes);
 
 WireSignature ToWire(const CollectiveSignature& s, uint64_t sequence) {
   WireSignature w{};
@@ -36,16 +37,6 @@ WireSignature ToWire(const CollectiveSignature& s, uint64_t sequence) {
   return w;
 }
 
-CollectiveSignature FromWire(const WireSignature& w) {
-  CollectiveSignature s;
-  s.name.assign(w.name, strnlen(w.name, sizeof(w.name)));
-  s.count = w.count;
-  s.type = static_cast<DataType>(w.type);
-  s.op = w.op;
-  s.root = w.root;
-  return s;
-}
-
 uint8_t CheckByte(const CollectiveSignature& s) {
   WireSignature w = ToWire(s, 0);
   static const std::array<std::byte, 16> kKey{};  // a hash, not a secret: fixed key.
@@ -54,6 +45,35 @@ uint8_t CheckByte(const CollectiveSignature& s) {
 }
 
 }  // namespace
+
+std::array<std::byte, kWireSignatureBytes> EncodeSignature(const CollectiveSignature& signature,
+                                                           uint64_t sequence) {
+  WireSignature w = ToWire(signature, sequence);
+  std::array<std::byte, kWireSignatureBytes> out;
+  std::memcpy(out.data(), &w, sizeof(w));
+  return out;
+}
+
+absl::StatusOr<CollectiveSignature> DecodeSignature(std::span<const std::byte> bytes,
+                                                    uint64_t* sequence) {
+  WireSignature w;
+  if (bytes.size() != sizeof(w)) {
+    return absl::DataLossError(absl::StrCat("collective signature of ", bytes.size(),
+                                            " bytes, expected ", sizeof(w)));
+  }
+  std::memcpy(&w, bytes.data(), sizeof(w));
+  if (std::memchr(w.name, 0, sizeof(w.name)) == nullptr || w.reserved != 0) {
+    return absl::DataLossError("malformed collective signature");
+  }
+  CollectiveSignature s;
+  s.name = w.name;
+  s.count = w.count;
+  s.type = static_cast<DataType>(w.type);
+  s.op = w.op;
+  s.root = w.root;
+  *sequence = w.sequence;
+  return s;
+}
 
 std::string DescribeSignature(const CollectiveSignature& s) {
   int type = static_cast<int>(s.type);
@@ -78,28 +98,33 @@ absl::Status BeginCollective(CollectiveContext& ctx, const CollectiveSignature& 
   ctx.check = 0;
   const uint64_t tag = ctx.tag(CollectiveContext::kReservedStep, 0);
   ctx.check = check;
-  WireSignature mine = ToWire(signature, ctx.sequence);
-  std::vector<WireSignature> theirs(static_cast<size_t>(ctx.nranks));
+  auto mine = EncodeSignature(signature, ctx.sequence);
+  std::vector<std::array<std::byte, kWireSignatureBytes>> theirs(static_cast<size_t>(ctx.nranks));
   std::vector<RequestPtr> requests;
   for (int r = 0; r < ctx.nranks; ++r) {
     if (r == ctx.rank) continue;
-    BRAID_ASSIGN_OR_RETURN(RequestPtr recv, ctx.peer(r).irecv(&theirs[r], sizeof(WireSignature), tag));
-    BRAID_ASSIGN_OR_RETURN(RequestPtr send, ctx.peer(r).isend(&mine, sizeof(WireSignature), tag));
+    BRAID_ASSIGN_OR_RETURN(RequestPtr recv,
+                           ctx.peer(r).irecv(theirs[r].data(), kWireSignatureBytes, tag));
+    BRAID_ASSIGN_OR_RETURN(RequestPtr send,
+                           ctx.peer(r).isend(mine.data(), kWireSignatureBytes, tag));
     requests.push_back(recv);
     requests.push_back(send);
   }
   BRAID_RETURN_IF_ERROR(WaitAllWithPeer(ctx, requests, -1));
   for (int r = 0; r < ctx.nranks; ++r) {
     if (r == ctx.rank) continue;
-    const WireSignature& other = theirs[static_cast<size_t>(r)];
-    if (std::memcmp(&other, &mine, sizeof(mine)) == 0) continue;
+    const auto& other = theirs[static_cast<size_t>(r)];
+    if (other == mine) continue;
+    uint64_t other_sequence = 0;
+    absl::StatusOr<CollectiveSignature> decoded = DecodeSignature(other, &other_sequence);
+    std::string theirs_text = decoded.ok() ? DescribeSignature(*decoded)
+                                           : std::string(decoded.status().message());
     return MakeError(
         absl::StatusCode::kInvalidArgument,
         absl::StrCat("BRAID_DEBUG=CHECK: ", ctx.operation, " on rank ", ctx.rank),
         absl::StrCat("collective mismatch: this rank called ", DescribeSignature(signature),
                      " as collective #", ctx.sequence, " but ", DescribeRank(r, ctx.host(r)),
-                     " called ", DescribeSignature(FromWire(other)), " as collective #",
-                     other.sequence),
+                     " called ", theirs_text, " as collective #", other_sequence),
         "make every rank issue the same collectives with the same arguments in the same order");
   }
   return absl::OkStatus();

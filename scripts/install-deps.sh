@@ -7,6 +7,8 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
           iproute2 procps)
+# libFuzzer targets (fuzz/) are built with clang and its runtime.
+packages+=(clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -119,6 +120,23 @@ class Communicator {
                                  DataTypeOf<T>::value, root, comm_));
   }
   Status Barrier() { return Status(braidBarrier(comm_)); }
+
+  // ---- Fault tolerance (issue 7): see braidCommShrink / braidCommGetFailedRanks.
+  // Survivors agree on who is alive; `out` becomes the smaller communicator.
+  Status Shrink(Communicator& out) {
+    braidComm_t made = nullptr;
+    Status status(braidCommShrink(comm_, &made));
+    if (status.ok()) out = Communicator(made);
+    return status;
+  }
+  std::vector<int> FailedRanks() const {
+    int count = 0;
+    braidCommGetFailedRanks(comm_, nullptr, 0, &count);
+    std::vector<int> ranks(static_cast<size_t>(count));
+    braidCommGetFailedRanks(comm_, ranks.data(), count, &count);
+    ranks.resize(static_cast<size_t>(count));
+    return ranks;
+  }
 
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}

@@ -60,7 +60,9 @@ absl::StatusOr<ShrinkAgreement> JoinCoordinator(const ShrinkParams& p, int candi
                                   " at ", bootstrap::FormatHostPort(where.first, where.second));
   BRAID_ASSIGN_OR_RETURN(bootstrap::SocketAddress address,
                          bootstrap::ResolveAddress(where.first, where.second, false));
-  Deadline patient = Deadline::After(std::min<std::chrono::nanoseconds>(p.patience, p.deadline.remaining()));
+  // The candidate may itself spend a patience on each lower candidate before it coordinates.
+  Deadline patient = Deadline::After(
+      std::min<std::chrono::nanoseconds>(p.patience * (candidate + 1), p.deadline.remaining()));
   UniqueFd fd;
   if (int err = bootstrap::ConnectOnce(address, patient, &fd); err != 0) {
     return SystemError(what, err);
@@ -144,7 +146,9 @@ absl::StatusOr<Joined> Admit(const ShrinkParams& p, UniqueFd fd, std::set<int>* 
 absl::StatusOr<ShrinkAgreement> Coordinate(const ShrinkParams& p, std::set<int> failed) {
   std::vector<Joined> joined;
   std::set<int> present = {p.rank};
-  Deadline give_up = Deadline::After(std::min<std::chrono::nanoseconds>(2 * p.patience, p.deadline.remaining()));
+  // Survivors may spend a patience on each stopped candidate below us before they come here.
+  Deadline give_up = Deadline::After(
+      std::min<std::chrono::nanoseconds>(p.patience * (p.rank + 2), p.deadline.remaining()));
   auto settled = [&] {
     for (int r = 0; r < p.nranks; ++r) {
       if (!present.count(r) && !failed.count(r)) return false;

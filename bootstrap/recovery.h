@@ -52,9 +52,10 @@ struct ShrinkAgreement {
 
 // Survivors-only agreement: the lowest rank that nobody (as far as this rank knows) saw fail
 // coordinates. Every survivor tries candidates in rank order: a refused connection (the
-// process is gone) or a candidate silent for `patience` (stopped) is skipped. The coordinator
-// admits survivors after a challenge-response on the parent's secret, merges what each saw
-// fail, and waits until every rank is either joined or reported failed (at most 2 x patience),
+// process is gone) or a candidate c silent for (c + 1) x `patience` (stopped) is skipped. The
+// coordinator admits survivors after a challenge-response on the parent's secret, merges what
+// each saw fail, and waits until every rank is either joined or reported failed (at most
+// (its rank + 2) x patience),
 // then starts a rendezvous root whose secret both sides derive from the parent's secret and a
 // fresh nonce (the new secret never crosses the network).
 absl::StatusOr<ShrinkAgreement> AgreeOnSurvivors(const ShrinkParams& params);

@@ -73,7 +73,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Shrink() {
   params.secret = secret_;
   params.listeners = recovery_blobs_;
   params.listener = recovery_.get();
-  params.known_failed = failed_ranks();
+  for (int r : failed_ranks()) {
+    if (r >= 0 && r < nranks_) params.known_failed.push_back(r);  // a peer's blame is input.
+  }
   params.hosts = hosts_;
   if (config_.heartbeat_timeout.count() > 0) params.patience = config_.heartbeat_timeout;
   params.deadline = Deadline::After(std::chrono::milliseconds(timeout_ms_.load()));

@@ -134,6 +134,7 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
     // The peer gave up because another rank failed: the communicator is broken, and the
     // error names the rank that failed first (its own end of stream may still be on its way).
     int failed = static_cast<int>(blame - 1);
+    if (failed >= ctx_.nranks) failed = peer.rank;  // nonsense blame: the messenger it is.
     std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
     FailPeer(peer,
              PeerError(absl::StatusCode::kUnavailable, peer,

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <ostream>
 #include <random>
 #include <string>
 
@@ -83,6 +84,11 @@ struct Case {
   int signal;
   int trials;
 };
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << (c.signal == SIGKILL ? "SIGKILL" : "SIGSTOP") << " x" << c.trials << " on " << c.nranks
+      << " ranks";
+}
 
 class FaultInjection : public ::testing::TestWithParam<Case> {};
 

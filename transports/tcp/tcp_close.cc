@@ -139,9 +139,10 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
     FailPeer(peer,
              PeerError(absl::StatusCode::kUnavailable, peer,
                        absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it died, stopped responding or sent bytes "
-                                    "that were refused; the log of the rank that saw it first "
-                                    "says which)"),
+                                    " failed (it closed or broke its connection without "
+                                    "shutting down, stopped responding, or sent bytes that "
+                                    "were refused; the log of the rank that saw it first says "
+                                    "which)"),
                        absl::StrCat("check rank ", failed, "'s state and log for a crash, an "
                                     "out-of-memory kill, a stopped process or a cut link")),
              /*fatal=*/true, failed);

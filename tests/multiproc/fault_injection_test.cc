@@ -4,13 +4,10 @@
 // process may be left behind; then the survivors shrink the communicator and finish the loop
 // on the smaller one with correct results.
 #include <gtest/gtest.h>
-#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <ostream>
 #include <random>
 #include <string>
@@ -83,28 +80,6 @@ std::string Survive(uint64_t seed, int rank, int n, braidComm_t comm) {
   return report;
 }
 
-// Processes whose parent is this one (the ranks and the root helper while a trial runs).
-int ChildProcesses() {
-  int count = 0;
-  DIR* proc = opendir("/proc");
-  if (!proc) return -1;
-  while (dirent* entry = readdir(proc)) {
-    if (atoi(entry->d_name) <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == getpid()) ++count;
-  }
-  closedir(proc);
-  return count;
-}
-
 struct Case {
   int nranks;
   int signal;
@@ -137,7 +112,7 @@ TEST_P(FaultInjection, SurvivorsNameTheVictimThenShrinkAndFinish) {
     EXPECT_EQ(result, "") << "trial " << trial << " seed " << seed << ": "
                           << strsignal(c.signal) << " rank " << fault.victim << " of "
                           << c.nranks << " after " << fault.delay_ms << " ms";
-    EXPECT_EQ(ChildProcesses(), 0) << "trial " << trial << " left processes behind";
+    EXPECT_EQ(ChildPids(getpid()).size(), 0u) << "trial " << trial << " left processes behind";
     if (!result.empty()) break;
     std::printf("trial %d: %s rank %d of %d after %d ms: ok in %.1f s\n", trial,
                 strsignal(c.signal), fault.victim, c.nranks, fault.delay_ms,

@@ -32,22 +32,8 @@ namespace {
 // Socket inodes of the processes whose parent is `parent`.
 std::set<std::string> ChildSocketInodes(pid_t parent) {
   std::set<std::string> inodes;
-  DIR* proc = opendir("/proc");
-  if (!proc) return inodes;
-  while (dirent* entry = readdir(proc)) {
-    int pid = atoi(entry->d_name);
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    std::string fd_dir = "/proc/" + std::string(entry->d_name) + "/fd";
+  for (int pid : ChildPids(parent)) {
+    std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
     DIR* fds = opendir(fd_dir.c_str());
     if (!fds) continue;
     while (dirent* fd = readdir(fds)) {
@@ -59,7 +45,6 @@ std::set<std::string> ChildSocketInodes(pid_t parent) {
     }
     closedir(fds);
   }
-  closedir(proc);
   return inodes;
 }
 

@@ -1,5 +1,6 @@
 #include "tests/multiproc/rank_harness.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -10,6 +11,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <new>
 #include <thread>
@@ -93,6 +96,28 @@ std::string StartRootProcess(RootProcess* root, braidUniqueId* id) {
 }  // namespace
 
 FaultState* CurrentFault() { return g_fault; }
+
+std::vector<int> ChildPids(int parent) {
+  std::vector<int> pids;
+  DIR* proc = opendir("/proc");
+  if (!proc) return pids;
+  while (dirent* entry = readdir(proc)) {
+    int pid = atoi(entry->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t close = line.rfind(')');  // the command name may contain spaces and parentheses.
+    if (close == std::string::npos || close + 2 > line.size()) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) pids.push_back(pid);
+  }
+  closedir(proc);
+  return pids;
+}
 
 std::string ResultText(braidResult_t result) {
   return std::string(braidGetErrorString(result)) + ": " + braidGetLastError();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "braid/braid.h"
 
@@ -43,6 +44,9 @@ std::string RunRanks(int nranks, const RankBody& body, const RankOptions& option
 // The same, injecting `fault` (see FaultPlan).
 std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOptions& options,
                               const FaultPlan& fault);
+
+// Pids of the live processes whose parent is `parent` (from /proc).
+std::vector<int> ChildPids(int parent);
 
 // Shorthand for gtest: `EXPECT_EQ(RunRanks(...), "")` prints the per-rank reports on failure.
 std::string ResultText(braidResult_t result);

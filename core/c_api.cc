@@ -526,6 +526,9 @@ BRAID_API braidResult_t braidGroupEnd(void) { return Fail(braid::GroupEnd()); }
 // ---- Communicator split and bootstrap through the application's collective (cluster) ----
 
 BRAID_API braidResult_t braidCommSplit(braidComm_t comm, int color, int key, braidComm_t* newcomm) {
+// ---- Fault tolerance: braidCommShrink, braidCommGetFailedRanks (issue 7).
+
+BRAID_API braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm) {
   if (newcomm == nullptr) return Fail(absl::InvalidArgumentError("newcomm is NULL"));
   *newcomm = nullptr;
   auto live = Lookup(comm);
@@ -549,4 +552,17 @@ BRAID_API braidResult_t braidCommInitFromAllGather(braidComm_t* comm, int nranks
                             "check the MPI communicator (or callback) passed in");
   };
   return Wrap(comm, braid::CreateFromAllGather(nranks, rank, call));
+  return Wrap(newcomm, (*live)->Shrink());
+}
+
+BRAID_API braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, int capacity,
+                                                int* count) {
+  if (count == nullptr) return Fail(absl::InvalidArgumentError("count is NULL"));
+  if (capacity > 0 && ranks == nullptr) return Fail(absl::InvalidArgumentError("ranks is NULL"));
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  std::vector<int> failed = (*live)->failed_ranks();
+  *count = static_cast<int>(failed.size());
+  for (int i = 0; i < capacity && i < *count; ++i) ranks[i] = failed[static_cast<size_t>(i)];
+  return braidSuccess;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bootstrap/bootstrap.h"
+#include "bootstrap/recovery.h"
 #include "collectives/collectives.h"
 #include "core/group_builder.h"
 #include "core/log.h"
@@ -83,6 +84,7 @@ Communicator::~Communicator() {
   }
   order_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  heartbeat_.reset();
   connections_.clear();
   transport_.reset();
 }
@@ -132,6 +134,7 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.chunk_bytes = config_.chunk_bytes;
   ctx.operation = absl::StrCat(description, " #", ticket);
   ctx.scratch = &scratch_;
+  ctx.agreement_round = config_.debug_check;
   BRAID_LOG(kTrace, "start ", ctx.operation);
   absl::Status status = body(ctx);
   BRAID_LOG(kTrace, "end ", ctx.operation, ": ", status.ok() ? "ok" : status.message());
@@ -140,6 +143,8 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
     // communicator is broken. Closing the transport also tells the peers at once.
     BRAID_LOG(kWarn, status.message());
     RecordFailure(status);
+    heartbeat_.reset();
+    RememberFailedRanks();
     connections_.clear();
     peers_.assign(peers_.size(), nullptr);
     transport_.reset();

@@ -21,12 +21,15 @@
 #include "core/config.h"
 #include "core/datatype.h"
 #include "core/group_builder.h"
+#include "core/heartbeat.h"
 #include "core/progress.h"
 #include "transports/transport.h"
 
 namespace braid {
 
 struct UniqueId;
+class Bootstrap;
+class RecoveryListener;
 
 // "AllReduce (float, 1024 elements)": how errors and logs name a collective call.
 std::string DescribeCollective(absl::string_view name, DataType type, size_t count);
@@ -113,6 +116,13 @@ class Communicator {
   static constexpr int kSplitNoColor = -1;
   absl::StatusOr<std::unique_ptr<Communicator>> Split(int color, int key);
   uint64_t comm_id() const { return comm_id_; }
+  // ---- Fault tolerance (core/shrink.cc).
+  // Ranks this rank saw fail (crashed, silent past the heartbeat timeout, or named as the
+  // first failure by a peer), in the order they were seen.
+  std::vector<int> failed_ranks();
+  // Survivors agree on who is alive and build a smaller communicator (ranks renumbered in
+  // the old order). Collective over the survivors; works on a broken communicator.
+  absl::StatusOr<std::unique_ptr<Communicator>> Shrink();
 
  private:
   Communicator() = default;
@@ -123,6 +133,11 @@ class Communicator {
                        bool collective);
   void WorkerLoop();
   void RecordFailure(const absl::Status& status);
+  void RememberFailedRanks();  // from the transport, before it is closed.
+  // Creation steps of the fault-tolerance machinery (core/shrink.cc).
+  absl::Status PrepareRecovery(const BlobExchange& exchange, const std::string& local_address,
+                               Deadline deadline);
+  void StartHeartbeat();
   absl::Status CheckUsable() const;
 
   int rank_ = 0, nranks_ = 1;
@@ -135,11 +150,16 @@ class Communicator {
   std::unique_ptr<ProgressEngine> engine_;
   std::vector<std::byte> scratch_;
   std::atomic<long long> timeout_ms_{0};
-  // What derived communicators (split) reuse: identity, secret, data-path address.
+  // What derived communicators (split, shrink) reuse: identity, secret, data-path address. The
+  // secret also authenticates the shrink agreement.
   uint64_t comm_id_ = 0;
   std::vector<std::byte> secret_;
   std::string local_address_;
   int64_t splits_ = 0;  // braidCommSplit calls so far (collective, so equal on every rank).
+  std::unique_ptr<RecoveryListener> recovery_;
+  std::vector<Blob> recovery_blobs_;  // every rank's recovery listener address.
+  std::unique_ptr<HeartbeatSender> heartbeat_;  // stopped before the transport is closed.
+  std::vector<int> failed_ranks_;  // guarded by error_mutex_.
 
   // Issue order: every operation takes a ticket; tickets run strictly in order.
   std::mutex order_mutex_;

@@ -57,7 +57,10 @@ absl::StatusOr<Communicator::Body> Communicator::AllReduceBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckBuffer("AllReduce", "recvbuff", recv, count, 1, t));
   size_t bytes = count * DataTypeSize(t);
   BRAID_RETURN_IF_ERROR(CheckOverlap("AllReduce", send, bytes, recv, bytes, recv));
-  return Body([=](CollectiveContext& ctx) { return braid::AllReduce(ctx, send, recv, count, t, op); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllReduce", t, count, static_cast<int>(op), -1}));
+    return braid::AllReduce(ctx, send, recv, count, t, op);
+  });
 }
 
 absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send, void* recv,
@@ -69,7 +72,10 @@ absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckOverlap("AllGather", send, bytes, recv,
                                      bytes * static_cast<size_t>(nranks_),
                                      static_cast<const std::byte*>(recv) + bytes * rank_));
-  return Body([=](CollectiveContext& ctx) { return RingAllGather(ctx, send, recv, count, t); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllGather", t, count, -1, -1}));
+    return RingAllGather(ctx, send, recv, count, t);
+  });
 }
 
 absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* send, void* recv,
@@ -85,6 +91,8 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* s
                                        bytes * static_cast<size_t>(nranks_), recv, bytes, nullptr));
   }
   return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(
+        BeginCollective(ctx, {"ReduceScatter", t, count, static_cast<int>(op), -1}));
     return RingReduceScatter(ctx, send, recv, count, t, op);
   });
 }
@@ -102,11 +110,17 @@ absl::StatusOr<Communicator::Body> Communicator::BroadcastBody(const void* send,
     size_t bytes = count * DataTypeSize(t);
     BRAID_RETURN_IF_ERROR(CheckOverlap("Broadcast", send, bytes, recv, bytes, recv));
   }
-  return Body([=](CollectiveContext& ctx) { return ChainBroadcast(ctx, send, recv, count, t, root); });
+  return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Broadcast", t, count, -1, root}));
+    return ChainBroadcast(ctx, send, recv, count, t, root);
+  });
 }
 
 Communicator::Body Communicator::BarrierBody() {
-  return [](CollectiveContext& ctx) { return DisseminationBarrier(ctx); };
+  return [](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Barrier", DataType::kUint8, 0, -1, -1}));
+    return DisseminationBarrier(ctx);
+  };
 }
 
 absl::Status Communicator::AllReduce(const void* send, void* recv, size_t count, DataType t,
@@ -153,6 +167,7 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceBody(const void* send, vo
     BRAID_RETURN_IF_ERROR(CheckOverlap("Reduce", send, bytes, recv, bytes, recv));
   }
   return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Reduce", t, count, static_cast<int>(op), root}));
     return ReduceToRoot(ctx, send, recv, count, t, op, root);
   });
 }
@@ -182,6 +197,7 @@ absl::StatusOr<Communicator::Body> Communicator::AllToAllBody(const void* send, 
   auto layout = std::make_shared<std::vector<size_t>>(2 * n);
   for (size_t r = 0; r < n; ++r) (*layout)[r] = count, (*layout)[n + r] = r * count;
   return Body([=](CollectiveContext& ctx) {
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllToAll", t, count, -1, -1}));
     const void* from = staged.send;
     if (staged.copy) from = std::memcpy(staged.copy->data(), recv, total);
     std::span<const size_t> counts(layout->data(), n), displs(layout->data() + n, n);
@@ -244,6 +260,8 @@ absl::StatusOr<Communicator::Body> Communicator::AllToAllvBody(
   std::copy(recv_counts, recv_counts + n, layout->begin() + static_cast<ptrdiff_t>(2 * n));
   std::copy(recv_displs, recv_displs + n, layout->begin() + static_cast<ptrdiff_t>(3 * n));
   return Body([=](CollectiveContext& ctx) {
+    // Counts differ per rank by design: only the collective and datatype must agree.
+    BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllToAllv", t, 0, -1, -1}));
     const void* from = staged.send;
     if (staged.copy) from = std::memcpy(staged.copy->data(), recv, staged.copy->size());
     auto part = [&](size_t i) { return std::span<const size_t>(layout->data() + i * n, n); };

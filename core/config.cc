@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/status.h"
 
 namespace braid {
@@ -86,13 +87,27 @@ const std::vector<ConfigVariable>& ConfigTable() {
        "Reserved for io_uring zero-copy sends; accepted but not implemented yet (sends copy).",
        [](absl::string_view v, Config& c) { return ParseBool(v, &c.tcp_send_zc); }},
       {"BRAID_DEBUG", "WARN",
-       "Log level: WARN, INFO (configuration and choices), TRACE (every collective call).",
+       "Log level: WARN, INFO (configuration and choices), TRACE (every collective call); "
+       "add CHECK (e.g. INFO,CHECK) for an agreement round that compares every rank's call "
+       "before each collective.",
        [](absl::string_view v, Config& c) {
-         std::string upper = absl::AsciiStrToUpper(v);
-         if (upper == "WARN") c.log_level = LogLevel::kWarn;
-         else if (upper == "INFO") c.log_level = LogLevel::kInfo;
-         else if (upper == "TRACE") c.log_level = LogLevel::kTrace;
-         else return false;
+         for (absl::string_view token : absl::StrSplit(v, ',')) {
+           std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(token));
+           if (upper == "WARN") c.log_level = LogLevel::kWarn;
+           else if (upper == "INFO") c.log_level = LogLevel::kInfo;
+           else if (upper == "TRACE") c.log_level = LogLevel::kTrace;
+           else if (upper == "CHECK") c.debug_check = true;
+           else return false;
+         }
+         return true;
+       }},
+      {"BRAID_HEARTBEAT_TIMEOUT", "30",
+       "Seconds a peer may stay silent while this rank waits on a collective before it is "
+       "declared failed (stopped, hung or cut off); 0 disables heartbeats.",
+       [](absl::string_view v, Config& c) {
+         double seconds = 0;
+         if (!absl::SimpleAtod(v, &seconds) || seconds < 0) return false;
+         c.heartbeat_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
          return true;
        }},
   };
@@ -127,7 +142,8 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_TCP_STREAMS=", c.tcp_streams,
                       " BRAID_TCP_MIN_STRIPE=", c.tcp_min_stripe_bytes,
                       " BRAID_TCP_SEND_ZC=", c.tcp_send_zc ? 1 : 0,
-                      " BRAID_DEBUG=", LogLevelName(c.log_level));
+                      " BRAID_DEBUG=", LogLevelName(c.log_level), c.debug_check ? ",CHECK" : "",
+                      " BRAID_HEARTBEAT_TIMEOUT=", c.heartbeat_timeout.count() / 1000.0);
 }
 
 }  // namespace braid

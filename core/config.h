@@ -27,6 +27,10 @@ struct Config {
   size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
   bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: reserved (zero-copy sends).
   LogLevel log_level = LogLevel::kWarn;  // BRAID_DEBUG: WARN, INFO, TRACE.
+  bool debug_check = false;  // BRAID_DEBUG's CHECK token: an agreement round per collective.
+  // BRAID_HEARTBEAT_TIMEOUT (seconds; 0 = off): a peer silent this long while this rank waits
+  // on a collective is declared failed. Heartbeats go out every timeout / 6.
+  std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(30)};
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

@@ -182,6 +182,13 @@ absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
               spin.count(), " us before sleeping");
   }
   comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), spin);
+  // Second exchange round: where each member's recovery listener is (braidCommShrink).
+  if (spec.local_address.ok()) {
+    BRAID_RETURN_IF_ERROR(comm->PrepareRecovery(exchange, *spec.local_address, deadline));
+  } else {
+    BRAID_RETURN_IF_ERROR(exchange(Blob{}, deadline).status());
+  }
+  comm->StartHeartbeat();
   return comm;
 }
 

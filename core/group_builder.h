@@ -32,9 +32,12 @@ struct GroupSpec {
 };
 
 // All-gathers `mine` among the members: returns every member's blob indexed by new rank. Every
-// member calls it exactly once per BuildGroup.
+// member calls it kBuildGroupExchangeRounds times per BuildGroup (transport addresses, then
+// recovery listeners); ranks that share the exchange but join no group must match that.
 using BlobExchange =
     std::function<absl::StatusOr<std::vector<Blob>>(const Blob& mine, Deadline deadline)>;
+
+inline constexpr int kBuildGroupExchangeRounds = 2;
 
 absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
                                                          const BlobExchange& exchange,

@@ -59,6 +59,7 @@ absl::Status ProgressEngine::WaitUntil(Ready ready, Deadline deadline, absl::str
                        "a peer may be dead, stopped or unreachable; raise BRAID_TIMEOUT if the "
                        "job is just slow");
     }
+    if (monitor_) BRAID_RETURN_IF_ERROR(monitor_->Check(transport_));
     if (Deadline::Clock::now() >= spin_until) BRAID_RETURN_IF_ERROR(Sleep(deadline));
   }
 }

@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <span>
 #include <string>
 
 #include "absl/status/status.h"
 #include "core/deadline.h"
+#include "core/heartbeat.h"
 #include "transports/transport.h"
 
 namespace braid {
@@ -30,6 +32,10 @@ class ProgressEngine {
   // One non-blocking pass (for test()-style polling).
   absl::Status Poll();
 
+  // Waits fail (Unavailable, naming the ranks) once a peer has been silent longer than the
+  // monitor's timeout. Call before the first wait.
+  void SetSilenceMonitor(std::unique_ptr<SilenceMonitor> monitor) { monitor_ = std::move(monitor); }
+
   // Thread-safe: makes current and future waits return Cancelled promptly.
   void Abort();
   bool aborted() const { return aborted_.load(std::memory_order_acquire); }
@@ -44,6 +50,7 @@ class ProgressEngine {
   std::chrono::microseconds spin_;
   int abort_fd_ = -1;  // eventfd written by Abort().
   std::atomic<bool> aborted_{false};
+  std::unique_ptr<SilenceMonitor> monitor_;
 };
 
 }  // namespace braid

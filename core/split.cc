@@ -49,7 +49,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Split(int color, int
     return group;
   };
   if (color == kSplitNoColor) {
-    BRAID_RETURN_IF_ERROR(exchange(Blob{}, deadline).status());
+    for (int round = 0; round < kBuildGroupExchangeRounds; ++round) {
+      BRAID_RETURN_IF_ERROR(exchange(Blob{}, deadline).status());
+    }
     return std::unique_ptr<Communicator>();
   }
 

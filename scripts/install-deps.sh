@@ -9,6 +9,8 @@ packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest
           iproute2 procps python3 chromium)
 # cluster: braidCommInitFromMPI tests and mpirun launches (mpi, cluster labels), unshare.
 packages+=(openmpi-bin libopenmpi-dev util-linux)
+# libFuzzer targets (fuzz/) are built with clang and its runtime.
+packages+=(clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

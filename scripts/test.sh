@@ -12,6 +12,16 @@ echo "== tests: regular build"
 "$root/scripts/build.sh"
 (cd "$build" && ctest --output-on-failure --timeout 900 "$@")
 
+if [[ "${BRAID_TEST_FUZZ:-1}" != 0 ]]; then
+  # libFuzzer targets of every wire decoder, each for BRAID_FUZZ_SECONDS (clang build).
+  echo "== tests: libFuzzer"
+  cmake -S "$root" -B "$build-fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DBRAID_FUZZ=ON -DBRAID_BUILD_PERF=OFF -DBRAID_FUZZ_SECONDS="${BRAID_FUZZ_SECONDS:-15}" >/dev/null
+  cmake --build "$build-fuzz" -j "$(nproc)" --target fuzz_tcp_wire fuzz_bootstrap_wire \
+    fuzz_collective_signature
+  (cd "$build-fuzz" && ctest --output-on-failure --timeout 900 -L fuzz)
+fi
+
 if [[ "${BRAID_TEST_SANITIZERS:-1}" != 0 ]]; then
   sanitized_subset=(-L 'unit|conformance|multiproc' -E '5ranks|8ranks')
   echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer"

@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "core/config.h"
 #include "core/deadline.h"
+#include "core/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace braid {
 
@@ -134,7 +136,57 @@ class Transport {
   // arms its wakeup sources here, so wait_fd() becomes readable for anything that arrives from
   // now on. Whoever sleeps on wait_fd() must call it first.
   virtual void prepare_to_sleep() {}
+
+  // ---- Liveness (optional; see core/heartbeat.h). A transport that implements these lets the
+  // communicator detect a peer that stops without closing its connections (SIGSTOP, a cut
+  // link) within BRAID_HEARTBEAT_TIMEOUT, with no per-message cost.
+  // Sends a tiny heartbeat to every open peer (skipping peers with data queued: that data is
+  // the heartbeat). Called from the communicator's heartbeat thread, concurrently with
+  // progress(): must be thread-safe. Returns false if the transport has no heartbeats.
+  virtual bool send_heartbeats() { return false; }
+  // Adds to counters[r] (indexed by rank) a number that grows whenever anything (data or a
+  // heartbeat) arrived from rank r during progress(). Thread-safe.
+  virtual void read_activity(std::span<uint64_t> /*counters*/) {}
+  // The communicator decided `rank` failed (e.g. silent past the heartbeat timeout): fail it
+  // as if its connection had broken, so peers told of our shutdown blame the right rank.
+  virtual void peer_failed(int /*rank*/, const absl::Status& /*why*/) {}
+  // Ranks this transport saw fail (connection closed or reset without a clean shutdown,
+  // refused bytes, or named as the first failure by a peer that gave up). Thread-safe.
+  virtual std::vector<int> failed_peers() { return {}; }
 };
+
+// ---- Tags and the operation check byte (mismatch detection). Bits 56..63 of a tag carry a
+// check byte of the collective's signature (operation, datatype, count, root, reduction),
+// bits 40..55 its sequence number, the rest are the algorithm's (step, chunk). Receives match
+// messages by the whole tag. When a message and a posted receive on one connection have the
+// same sequence bits but different check bytes, the ranks called different collectives at the
+// same point: a transport must fail that receive with TagConflictError, never let it wait
+// until the timeout (TagsConflict tells; conformance tests check it).
+// Layout of a collective's tag: [point-to-point 1][check 7][sequence 16][step 20][chunk 20].
+// Point-to-point tags (top bit set) are numbered per peer and never conflict with anything.
+inline constexpr int kTagCheckShift = 56;
+inline constexpr uint64_t kTagCheckMask = 0x7F;
+inline constexpr int kTagSequenceShift = 40;
+inline constexpr uint64_t kTagPointToPointBit = uint64_t{1} << 63;
+inline bool TagsConflict(uint64_t a, uint64_t b) {
+  if ((a | b) & kTagPointToPointBit) return false;
+  return ((a >> kTagSequenceShift) & 0xFFFF) == ((b >> kTagSequenceShift) & 0xFFFF) &&
+         ((a >> kTagCheckShift) & kTagCheckMask) != ((b >> kTagCheckShift) & kTagCheckMask);
+}
+// The error for a conflict: names both check bytes; `peer` describes the sender.
+inline absl::Status TagConflictError(absl::string_view transport, int rank,
+                                     absl::string_view peer, uint64_t ours, uint64_t theirs) {
+  return MakeError(
+      absl::StatusCode::kInvalidArgument,
+      absl::StrCat(transport, " transport (rank ", rank, "): collective mismatch with ", peer),
+      absl::StrCat("for collective #", (ours >> kTagSequenceShift) & 0xFFFF, " it sent a message ",
+                   "of an operation with signature check 0x", absl::Hex((theirs >> kTagCheckShift) & kTagCheckMask),
+                   " but this rank called one with check 0x", absl::Hex((ours >> kTagCheckShift) & kTagCheckMask),
+                   ": the ranks called different collectives, datatypes, counts, reduction ops ",
+                   "or roots at the same point"),
+      "make every rank issue the same collectives with the same arguments in the same order; "
+      "run with BRAID_DEBUG=CHECK to have each rank print both calls");
+}
 
 // One row of the transport registry: a name, a probe and a factory. A new transport is one
 // folder and one line in transports/registry.cc.

@@ -110,13 +110,6 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration) {
   return absl::StrFormat("%.3g s", seconds);
 }
 
-namespace {
-
-bool Retryable(int err) {
-  return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
-         err == ECONNRESET || err == EAGAIN || err == ECONNABORTED;
-}
-
 // One connect attempt bounded by `deadline`. Returns the errno of the failure, 0 on success.
 int ConnectOnce(const SocketAddress& address, Deadline deadline, UniqueFd* out) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -139,6 +132,14 @@ int ConnectOnce(const SocketAddress& address, Deadline deadline, UniqueFd* out) 
   *out = std::move(fd);
   return 0;
 }
+
+namespace {
+
+bool Retryable(int err) {
+  return err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH ||
+         err == ECONNRESET || err == EAGAIN || err == ECONNABORTED;
+}
+
 
 }  // namespace
 

@@ -51,6 +51,10 @@ std::string DescribeSeconds(std::chrono::nanoseconds duration);
 absl::StatusOr<UniqueFd> ConnectWithRetry(const std::string& host, uint16_t port, Deadline deadline,
                                           absl::string_view remedy);
 
+// One connect attempt bounded by `deadline`: 0 on success (`out` is then the non-blocking
+// socket), else the errno (ETIMEDOUT when the deadline passed).
+int ConnectOnce(const SocketAddress& address, Deadline deadline, UniqueFd* out);
+
 // Deadline-bounded I/O on a non-blocking socket. `what` names the exchange for messages,
 // e.g. "the challenge from the bootstrap root at 10.0.0.1:29500". A peer that closes reports
 // Unavailable; a timeout DeadlineExceeded.

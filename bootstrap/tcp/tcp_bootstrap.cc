@@ -33,12 +33,11 @@ std::string ErrorText(const bootstrap::Frame& frame) {
 
 class TcpBootstrap final : public Bootstrap {
  public:
-  TcpBootstrap(UniqueFd fd, std::string root, std::string me, int rank, int nranks,
+  TcpBootstrap(UniqueFd fd, std::string root, std::string me, int nranks,
                std::vector<std::string> hosts)
       : fd_(std::move(fd)),
         root_(std::move(root)),
         me_(std::move(me)),
-        rank_(rank),
         nranks_(nranks),
         hosts_(std::move(hosts)) {}
   ~TcpBootstrap() override { Close(); }
@@ -56,7 +55,6 @@ class TcpBootstrap final : public Bootstrap {
   UniqueFd fd_;
   std::string root_;
   std::string me_;  // "rank R (host H)" for messages.
-  int rank_;
   int nranks_;
   std::vector<std::string> hosts_;
   uint64_t round_ = 0;
@@ -227,7 +225,7 @@ absl::StatusOr<std::unique_ptr<Bootstrap>> Bootstrap::Join(const UniqueId& id, i
         absl::StrCat("malformed ", bootstrap::MessageTypeName(reply->type), " from the root"));
   }
   return std::unique_ptr<Bootstrap>(
-      new TcpBootstrap(std::move(fd), root, me, rank, nranks, std::move(hosts)));
+      new TcpBootstrap(std::move(fd), root, me, nranks, std::move(hosts)));
 }
 
 }  // namespace braid

@@ -41,7 +41,7 @@ absl::StatusOr<Header> DecodeHeader(const std::byte* p, size_t max_payload) {
   }
   uint8_t type = static_cast<uint8_t>(p[5]);
   if (type < static_cast<uint8_t>(MessageType::kChallenge) ||
-      type > static_cast<uint8_t>(MessageType::kBye)) {
+      type > static_cast<uint8_t>(MessageType::kShrinkResult)) {
     return BadBytes(absl::StrCat("unknown message type ", type));
   }
   if (GetLe(p + 6, 2) != 0) return BadBytes("non-zero reserved header bits");
@@ -73,6 +73,10 @@ absl::string_view MessageTypeName(MessageType type) {
       return "gather result";
     case MessageType::kBye:
       return "bye";
+    case MessageType::kShrinkJoin:
+      return "shrink join";
+    case MessageType::kShrinkResult:
+      return "shrink result";
   }
   return "unknown";
 }

@@ -32,6 +32,11 @@ enum class MessageType : uint8_t {
   kGather = 6,        // rank -> root: u64 round, bytes blob.
   kGatherResult = 7,  // root -> rank: u64 round, u32 count, count x bytes blob.
   kBye = 8,           // rank -> root: empty; the rank is done with the rendezvous.
+  // Shrink agreement (bootstrap/recovery.cc), between a survivor and the coordinator, after
+  // the usual challenge and proof:
+  kShrinkJoin = 9,    // survivor -> coordinator: u32 rank, u32 count, count x u32 failed rank.
+  kShrinkResult = 10, // coordinator -> survivor: string root host, u32 port, bytes nonce,
+                      // u32 count, count x u32 member (old ranks, in new rank order).
 };
 absl::string_view MessageTypeName(MessageType type);
 

@@ -179,6 +179,18 @@ typedef int (*braidAllGatherFn_t)(const void* sendbuf, void* recvbuf, size_t byt
  * braidCommInitFromMPI on it, so this header does not depend on mpi.h. */
 braidResult_t braidCommInitFromAllGather(braidComm_t* comm, int nranks, int rank,
                                          braidAllGatherFn_t allgather, void* ctx);
+/* ---- Fault tolerance (issue 7) ----
+ * After a failure (braidRemoteError/braidTimeout from a collective), the survivors call
+ * braidCommShrink on the old communicator: they agree on who is alive and get a new, smaller
+ * communicator with the survivors renumbered 0..n-1 in their old order, without restarting
+ * the job. Collective over the survivors; blocks up to the heartbeat timeout per failed rank
+ * that nobody saw fail, and at most BRAID_TIMEOUT. The old communicator must still be
+ * destroyed (or aborted). Works on a healthy communicator too (then nobody is left out). */
+braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm);
+/* The ranks this rank saw fail (crashed, silent past BRAID_HEARTBEAT_TIMEOUT, or named by a
+ * peer as the first failure), in the order seen. Writes up to capacity ranks; *count gets the
+ * total. */
+braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, int capacity, int* count);
 
 #ifdef __cplusplus
 }

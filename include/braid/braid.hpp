@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -181,6 +182,22 @@ class Communicator {
   // so this header needs no mpi.h).
   template <typename MpiComm>
   static Status FromMPI(Communicator* out, MpiComm mpi_comm);
+  // ---- Fault tolerance (issue 7): see braidCommShrink / braidCommGetFailedRanks.
+  // Survivors agree on who is alive; `out` becomes the smaller communicator.
+  Status Shrink(Communicator& out) {
+    braidComm_t made = nullptr;
+    Status status(braidCommShrink(comm_, &made));
+    if (status.ok()) out = Communicator(made);
+    return status;
+  }
+  std::vector<int> FailedRanks() const {
+    int count = 0;
+    braidCommGetFailedRanks(comm_, nullptr, 0, &count);
+    std::vector<int> ranks(static_cast<size_t>(count));
+    braidCommGetFailedRanks(comm_, ranks.data(), count, &count);
+    ranks.resize(static_cast<size_t>(count));
+    return ranks;
+  }
 
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}

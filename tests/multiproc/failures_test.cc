@@ -154,5 +154,24 @@ TEST(Failures, IdleAndWaitingCommunicatorsUseLittleCpu) {
             "");
 }
 
+TEST(Failures, ShrinkOfAHealthyCommunicatorKeepsEveryone) {
+  EXPECT_EQ(RunRanks(3, [](int rank, int n, braidComm_t comm) -> std::string {
+              braidComm_t same = nullptr;
+              if (braidCommShrink(comm, &same) != braidSuccess) return "shrink: " + ResultText(braidRemoteError);
+              int r = -1, size = -1, nfailed = -1;
+              braidCommUserRank(same, &r);
+              braidCommCount(same, &size);
+              braidCommGetFailedRanks(comm, nullptr, 0, &nfailed);
+              std::string e;
+              if (r != rank || size != n) e += "shrunk to rank " + std::to_string(r) + " of " + std::to_string(size) + "; ";
+              if (nfailed != 0) e += std::to_string(nfailed) + " failed ranks reported; ";
+              int32_t x = rank + 1;
+              if (braidAllReduce(&x, &x, 1, braidInt32, braidSum, same) != braidSuccess || x != 6) e += "AllReduce on the shrunk communicator; ";
+              braidCommDestroy(same);
+              return e;
+            }),
+            "");
+}
+
 }  // namespace
 }  // namespace braid::testing

@@ -1,7 +1,9 @@
 #include "tests/multiproc/rank_harness.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,11 +11,23 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <new>
+#include <thread>
 #include <vector>
 
 namespace braid::testing {
 namespace {
+
+FaultState* g_fault = nullptr;
+
+long long NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void WriteAll(int fd, const std::string& text) {
   size_t done = 0;
@@ -33,6 +47,7 @@ void WriteAll(int fd, const std::string& text) {
   if (rc != braidSuccess) {
     report = "braidCommInitRank: " + ResultText(rc);
   } else {
+    if (g_fault) g_fault->ready.fetch_add(1);
     report = body(rank, nranks, comm);
     if (options.destroy) braidCommDestroy(comm);
   }
@@ -80,13 +95,55 @@ std::string StartRootProcess(RootProcess* root, braidUniqueId* id) {
 
 }  // namespace
 
+FaultState* CurrentFault() { return g_fault; }
+
+std::vector<int> ChildPids(int parent) {
+  std::vector<int> pids;
+  DIR* proc = opendir("/proc");
+  if (!proc) return pids;
+  while (dirent* entry = readdir(proc)) {
+    int pid = atoi(entry->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t close = line.rfind(')');  // the command name may contain spaces and parentheses.
+    if (close == std::string::npos || close + 2 > line.size()) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) pids.push_back(pid);
+  }
+  closedir(proc);
+  return pids;
+}
+
 std::string ResultText(braidResult_t result) {
   return std::string(braidGetErrorString(result)) + ": " + braidGetLastError();
 }
 
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
+  return RunRanksWithFault(nranks, body, options, FaultPlan{});
+}
+
+std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOptions& options,
+                              const FaultPlan& plan) {
   braidUniqueId id;
   RootProcess root;
+  struct SharedPage {
+    FaultState* state = nullptr;
+    ~SharedPage() {
+      if (state) munmap(state, sizeof(FaultState));
+      g_fault = nullptr;
+    }
+  } shared;
+  if (plan.victim >= 0) {
+    void* page = mmap(nullptr, sizeof(FaultState), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return "mmap failed";
+    shared.state = g_fault = new (page) FaultState();
+  }
   if (std::string error = StartRootProcess(&root, &id); !error.empty()) return error;
   std::vector<pid_t> pids;
   std::vector<int> fds;
@@ -107,7 +164,20 @@ std::string RunRanks(int nranks, const RankBody& body, const RankOptions& option
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
   size_t open_fds = fds.size();
   bool timed_out = false;
+  bool injected = false, victim_killed = false;
   while (open_fds > 0) {
+    if (g_fault && !injected && g_fault->ready.load() == nranks) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(plan.delay_ms));
+      g_fault->victim.store(plan.victim);
+      g_fault->fault_ns.store(NowNs());
+      kill(pids[static_cast<size_t>(plan.victim)], plan.signal);
+      injected = true;
+    }
+    if (injected && !victim_killed && open_fds == 1 && fds[static_cast<size_t>(plan.victim)] >= 0) {
+      // Every survivor is done: the (stopped) victim goes now.
+      kill(pids[static_cast<size_t>(plan.victim)], SIGKILL);
+      victim_killed = true;
+    }
     std::vector<pollfd> polled;
     for (int fd : fds) polled.push_back({fd, POLLIN, 0});
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -116,7 +186,8 @@ std::string RunRanks(int nranks, const RankBody& body, const RankOptions& option
       timed_out = true;
       break;
     }
-    poll(polled.data(), polled.size(), static_cast<int>(std::min<long long>(left, 1000)));
+    int wait_ms = g_fault && !injected ? 10 : 1000;
+    poll(polled.data(), polled.size(), static_cast<int>(std::min<long long>(left, wait_ms)));
     for (size_t i = 0; i < polled.size(); ++i) {
       if (fds[i] < 0 || !(polled[i].revents & (POLLIN | POLLHUP))) continue;
       char buffer[4096];
@@ -137,11 +208,13 @@ std::string RunRanks(int nranks, const RankBody& body, const RankOptions& option
     waitpid(pids[i], &status, 0);
     if (fds[i] >= 0) close(fds[i]);
     std::string line;
+    if (injected && static_cast<int>(i) == plan.victim) continue;  // its death was the point.
     if (timed_out) line = "killed after the harness timeout of " + std::to_string(options.timeout_seconds) + " s";
     else if (WIFSIGNALED(status)) line = "died from signal " + std::to_string(WTERMSIG(status));
     else if (WEXITSTATUS(status) != 0) line = reports[i].empty() ? "exited with status " + std::to_string(WEXITSTATUS(status)) : reports[i];
     if (!line.empty()) result += "rank " + std::to_string(i) + ": " + line + "\n";
   }
+  if (g_fault && !injected) result += "the fault was never injected (not every rank got ready)\n";
   return result;
 }
 

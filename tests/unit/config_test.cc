@@ -81,5 +81,23 @@ TEST(Config, DescribeNamesEveryVariable) {
   }
 }
 
+TEST(Config, HeartbeatAndCheckMode) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->heartbeat_timeout, std::chrono::seconds(30));
+  EXPECT_FALSE(defaults->debug_check);
+  auto config = Parse({{"BRAID_HEARTBEAT_TIMEOUT", "2.5"}, {"BRAID_DEBUG", "info, check"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->heartbeat_timeout, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(config->debug_check);
+  EXPECT_EQ(config->log_level, LogLevel::kInfo);
+  auto off = Parse({{"BRAID_HEARTBEAT_TIMEOUT", "0"}, {"BRAID_DEBUG", "CHECK"}});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->heartbeat_timeout.count(), 0);
+  EXPECT_EQ(off->log_level, LogLevel::kWarn);
+  EXPECT_FALSE(Parse({{"BRAID_HEARTBEAT_TIMEOUT", "-1"}}).ok());
+  EXPECT_FALSE(Parse({{"BRAID_DEBUG", "INFO,LOUD"}}).ok());
+}
+
 }  // namespace
 }  // namespace braid

@@ -68,7 +68,9 @@ void TcpTransport::SendGoodbyes() {
   for (const auto& peer : peers_) {
     if (peer->state != Peer::State::kOpen) continue;  // gone already, or broken.
     // Leaving because a peer failed: say which, so nobody blames us for its failure.
-    uint64_t blame = fatal_rank_ >= 0 ? static_cast<uint64_t>(fatal_rank_) + 1 : 0;
+    uint64_t blame = fatal_rank_ >= 0 ? static_cast<uint64_t>(fatal_rank_) + 1
+                     : mismatch_      ? kGoodbyeMismatch
+                                      : 0;
     EncodeFrameHeader(FrameHeader{kFrameGoodbye, peer->next_send_seq, blame, 0, 0, 0}, frame);
     for (Socket* socket : peer->sockets) {
       // A stream with bytes still owed gets no goodbye: the peer must see that data was
@@ -117,19 +119,32 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
   Peer& peer = *socket.peer;
   socket.goodbye = true;
   ++peer.goodbyes;
+  if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
+    FailPeer(peer,
+             PeerError(absl::StatusCode::kInvalidArgument, peer,
+                       "shut down because it found the ranks in different collectives "
+                       "(collective mismatch: its own error describes the calls)",
+                       "make every rank issue the same collectives with the same arguments in "
+                       "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+             /*fatal=*/true, kNoCulprit);
+    mismatch_ = true;  // passed on in our own goodbyes.
+    return;
+  }
   if (blame != 0 && peer.state == Peer::State::kOpen) {
     // The peer gave up because another rank failed: the communicator is broken, and the
     // error names the rank that failed first (its own end of stream may still be on its way).
     int failed = static_cast<int>(blame - 1);
+    if (failed >= ctx_.nranks) failed = peer.rank;  // nonsense blame: the messenger it is.
     std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
     FailPeer(peer,
              PeerError(absl::StatusCode::kUnavailable, peer,
                        absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it closed its connection without shutting down "
-                                    "or broke it: the process probably died)"),
-                       absl::StrCat("check rank ", failed, "'s log for a crash, an "
-                                    "out-of-memory kill or an exit that skipped destroying the "
-                                    "communicator")),
+                                    " failed (it closed or broke its connection without "
+                                    "shutting down, stopped responding, or sent bytes that "
+                                    "were refused; the log of the rank that saw it first says "
+                                    "which)"),
+                       absl::StrCat("check rank ", failed, "'s state and log for a crash, an "
+                                    "out-of-memory kill, a stopped process or a cut link")),
              /*fatal=*/true, failed);
     return;
   }
@@ -169,10 +184,15 @@ void TcpTransport::OnDisconnect(Socket& socket, int err) {
 void TcpTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int blame) {
   if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
   if (fatal) {
+    int culprit = blame >= 0 ? blame : blame == kNoCulprit ? -1 : peer.rank;
+    if (culprit >= 0 &&
+        std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
+      failed_ranks_.push_back(culprit);
+    }
     BRAID_LOG(kWarn, status.message());
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -218,6 +238,41 @@ void TcpTransport::FinishFailures() {
     peer.state = Peer::State::kFailed;
     failing_.erase(failing_.begin() + static_cast<std::ptrdiff_t>(i));
   }
+}
+
+bool TcpTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || peer->sockets.empty()) continue;
+    Socket& socket = *peer->sockets[0];
+    // Anything queued is proof of life already, and a heartbeat must not wait behind it.
+    if (!socket.sendq.empty() || socket.send_inflight) continue;
+    SendItem& item = socket.sendq.emplace_back();
+    EncodeFrameHeader(FrameHeader{kFrameHeartbeat, peer->next_send_seq, 0, 0, 0, 0}, item.header);
+    PumpSend(socket);
+  }
+  absl::Status submitted = ring_->Submit();
+  if (!submitted.ok() && fatal_.ok()) fatal_ = submitted;
+  return true;
+}
+
+void TcpTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void TcpTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->rank == rank) FailPeer(*peer, why);
+  }
+}
+
+std::vector<int> TcpTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::tcp

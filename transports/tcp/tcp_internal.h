@@ -36,6 +36,10 @@ namespace braid::tcp {
 
 inline constexpr size_t kStagingBytes = 256 << 10;  // per-socket receive staging buffer.
 inline constexpr size_t kDirectRecvMin = 64 << 10;  // receive straight into the user buffer above.
+// At most this much per direct receive: each completion is proof of life for the heartbeat
+// monitor, so a long transfer must complete in pieces (8 MiB: one syscall per 8 MiB costs
+// nothing measurable).
+inline constexpr size_t kDirectRecvMax = 8 << 20;
 inline constexpr size_t kSegmentAlign = 4096;       // stripe boundaries.
 inline constexpr int kMaxIov = 64;                  // iovecs gathered into one sendmsg.
 inline constexpr int kMaxStreams = 16;
@@ -115,6 +119,7 @@ struct Peer {
   std::unordered_map<uint64_t, std::deque<TcpRequestPtr>> posted;     // receives by tag.
   std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;    // arrivals by tag.
   std::unordered_map<uint64_t, MessagePtr> active;                    // incomplete, by seq.
+  uint64_t activity = 0;  // receives that brought bytes: the heartbeat monitor samples it.
   int goodbyes = 0;  // streams whose goodbye arrived; all of them = the peer shut down cleanly.
   enum class State { kOpen, kClosed, kFailing, kFailed } state = State::kOpen;
   absl::Status error;  // why it is closed or failed.
@@ -135,6 +140,11 @@ class TcpTransport final : public Transport {
   absl::Status progress() override;
   int wait_fd() const override { return ring_->event_fd(); }
   void prepare_to_sleep() override;
+  // tcp_close.cc: liveness.
+  bool send_heartbeats() override;
+  void read_activity(std::span<uint64_t> counters) override;
+  void peer_failed(int rank, const absl::Status& why) override;
+  std::vector<int> failed_peers() override;
 
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag);
   absl::StatusOr<RequestPtr> Recv(Peer& peer, void* buf, size_t len, uint64_t tag);
@@ -159,6 +169,9 @@ class TcpTransport final : public Transport {
   absl::Status StartMessage(Peer& peer, const FrameHeader& header, MessagePtr* out);
   void Match(Peer& peer, const MessagePtr& message, const TcpRequestPtr& request);
   void CompleteMessage(Peer& peer, const MessagePtr& message);
+  // A message with tag `arrived` matched no receive: fail the receives of the same collective
+  // sequence posted under another operation's check byte (transport.h, TagsConflict).
+  void FailConflictingReceive(Peer& peer, uint64_t arrived);
   void Unstall();
   // tcp_transport.cc
   void ProgressLocked();
@@ -170,6 +183,8 @@ class TcpTransport final : public Transport {
   // `fatal`: the communicator cannot go on (progress() returns it); otherwise only the requests
   // that can no longer complete on this peer fail with `status`. `blame`: the rank whose
   // failure this is, when not `peer` itself.
+  // kNoCulprit: fatal, yet nobody failed (the peer left over a collective mismatch).
+  static constexpr int kNoCulprit = -2;
   void FailPeer(Peer& peer, absl::Status status, bool fatal = true, int blame = -1);
   void FinishFailures();
   absl::Status PeerError(absl::StatusCode code, const Peer& peer, absl::string_view detail,
@@ -193,7 +208,9 @@ class TcpTransport final : public Transport {
   std::vector<pollfd> pollfds_;  // scratch for PollSockets.
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;         // first communicator-fatal error; progress() returns it.
-  int fatal_rank_ = -1;        // the rank that error blames (sent along with our goodbyes).
+  int fatal_rank_ = -1;
+  std::vector<int> failed_ranks_;
+  bool mismatch_ = false;  // a tag conflict was found: our goodbyes say so.  // every rank a fatal failure blamed, in order, no repeats.        // the rank that error blames (sent along with our goodbyes).
   bool eventfd_dirty_ = true;  // completions were reaped since the eventfd was last drained.
 };
 

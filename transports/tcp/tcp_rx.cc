@@ -31,6 +31,15 @@ absl::StatusOr<RequestPtr> TcpTransport::Recv(Peer& peer, void* buf, size_t len,
     Match(peer, message, request);
     return RequestPtr(request);
   }
+  for (const auto& [arrived, queue] : peer.unexpected) {
+    if (TagsConflict(tag, arrived)) {  // the peer is in a different collective: never wait.
+      mismatch_ = true;
+      request->Finish(TagConflictError("tcp", ctx_.rank, DescribeRank(peer.rank, peer.host), tag,
+                                       arrived),
+                      0);
+      return RequestPtr(request);
+    }
+  }
   if (peer.state != Peer::State::kOpen) return PeerUnusable(peer);
   peer.posted[tag].push_back(request);
   return RequestPtr(request);
@@ -57,6 +66,20 @@ void TcpTransport::Match(Peer& peer, const MessagePtr& message, const TcpRequest
   }
   message->request = request;
   if (!message->heap) message->dest = request->buf;
+}
+
+void TcpTransport::FailConflictingReceive(Peer& peer, uint64_t arrived) {
+  for (auto it = peer.posted.begin(); it != peer.posted.end(); ++it) {
+    if (!TagsConflict(it->first, arrived)) continue;
+    mismatch_ = true;
+    for (const TcpRequestPtr& request : it->second) {
+      request->Finish(TagConflictError("tcp", ctx_.rank, DescribeRank(peer.rank, peer.host),
+                                       it->first, arrived),
+                      0);
+    }
+    peer.posted.erase(it);
+    return;
+  }
 }
 
 void TcpTransport::CompleteMessage(Peer& peer, const MessagePtr& message) {
@@ -93,6 +116,7 @@ absl::Status TcpTransport::StartMessage(Peer& peer, const FrameHeader& header, M
       message->dest = message->heap.get();
     }
     peer.unexpected[header.tag].push_back(message);
+    FailConflictingReceive(peer, header.tag);
   }
   if (message->complete()) {
     CompleteMessage(peer, message);
@@ -133,6 +157,9 @@ void TcpTransport::Parse(Socket& socket) {
     MessagePtr message;
     if (!header.ok()) {
       bad = header.status();
+    } else if (header->flags == kFrameHeartbeat) {
+      socket.head += kFrameHeaderBytes;  // counted as activity when its bytes arrived.
+      continue;
     } else if (header->flags == kFrameGoodbye) {
       // Last frame of the stream. On stream 0 it also says how many messages were started.
       if (socket.stream == 0 && header->seq != peer.next_recv_seq) {
@@ -210,7 +237,7 @@ void TcpTransport::ArmRecv(Socket& socket, bool arm) {
   if (socket.direct) {
     // One MSG_WAITALL receive for the whole rest of the segment: no per-chunk syscalls.
     dest = socket.cur->dest + socket.cur_offset;
-    len = std::min<uint64_t>(socket.cur_left, 1u << 30);
+    len = std::min<uint64_t>(socket.cur_left, kDirectRecvMax);
     flags = MSG_WAITALL;
   } else {
     if (socket.tail == kStagingBytes) return;  // full of unparsed bytes; Parse frees space.
@@ -247,6 +274,7 @@ void TcpTransport::OnRecvDone(Socket& socket, int res) {
   }
   size_t n = static_cast<size_t>(res);
   if (socket.direct) {
+    ++peer.activity;
     socket.direct = false;
     socket.cur_offset += n;
     socket.cur_left -= n;
@@ -261,6 +289,7 @@ void TcpTransport::OnRecvDone(Socket& socket, int res) {
 }
 
 void TcpTransport::Received(Socket& socket, size_t n) {
+  ++socket.peer->activity;
   socket.tail += n;
   Parse(socket);
   // Not re-armed: data just arrived, so more is likely while the caller spins; reading the

@@ -103,7 +103,7 @@ void TcpTransport::AdvanceSendQueue(Socket& socket, size_t bytes) {
     if (item.done < item.size()) break;
     TcpRequestPtr request = std::move(item.request);
     socket.sendq.pop_front();
-    if (--request->segments_left == 0) request->Finish(absl::OkStatus(), request->len);
+    if (request && --request->segments_left == 0) request->Finish(absl::OkStatus(), request->len);
   }
 }
 

@@ -141,7 +141,9 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(const std::byte* in) {
     return absl::DataLossError(absl::StrCat("frame header version ", version, ", expected ",
                                             kWireVersion, " (mixed Braid versions)"));
   }
-  if ((h.flags != 0 && h.flags != kFrameStart && h.flags != kFrameGoodbye) || reserved != 0) {
+  if ((h.flags != 0 && h.flags != kFrameStart && h.flags != kFrameGoodbye &&
+       h.flags != kFrameHeartbeat) ||
+      reserved != 0) {
     return absl::DataLossError(absl::StrCat("frame header has unknown flags 0x",
                                             absl::Hex(h.flags)));
   }
@@ -156,8 +158,12 @@ absl::StatusOr<FrameHeader> DecodeFrameHeader(const std::byte* in) {
                                             h.total_len, ", offset ", h.offset, ", segment ",
                                             h.seg_len, ")"));
   }
-  if (h.flags == kFrameGoodbye && (h.total_len != 0 || h.tag > (uint64_t{1} << 31))) {
+  if (h.flags == kFrameGoodbye && (h.total_len != 0 || (h.tag > (uint64_t{1} << 31) &&
+                                                         h.tag != kGoodbyeMismatch))) {
     return absl::DataLossError("goodbye frame with a payload or a bad rank");
+  }
+  if (h.flags == kFrameHeartbeat && (h.total_len != 0 || h.tag != 0)) {
+    return absl::DataLossError("heartbeat frame with a payload or a tag");
   }
   return h;
 }

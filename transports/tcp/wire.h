@@ -12,7 +12,7 @@
 
 namespace braid::tcp {
 
-inline constexpr uint8_t kWireVersion = 2;  // 2: goodbye frames.
+inline constexpr uint8_t kWireVersion = 3;  // 2: goodbye frames. 3: heartbeat frames.
 
 // ---- Listen blob: where a rank accepts connections. ----
 struct ListenAddress {
@@ -53,6 +53,12 @@ inline constexpr uint8_t kFrameStart = 1;
 // or 1 + the rank whose failure made the sender give up, so that the receivers blame the rank
 // that failed first whatever order the news arrives in.
 inline constexpr uint8_t kFrameGoodbye = 2;
+// Goodbye tag of a sender that gave up because it found the ranks in different collectives.
+inline constexpr uint64_t kGoodbyeMismatch = uint64_t{1} << 32;
+// Heartbeat: proof of life sent by the communicator's heartbeat thread when a stream has
+// nothing else queued (no payload, lengths and tag zero; any stream, between frames). It
+// matches no receive; its only effect is that the peer counts the connection as active.
+inline constexpr uint8_t kFrameHeartbeat = 4;
 struct FrameHeader {
   uint8_t flags = 0;
   uint64_t seq = 0;        // per connection and direction, counts messages from 0.

@@ -112,6 +112,12 @@ absl::StatusOr<FabricChoice> ChooseFabric(const Config& config, std::string* tri
     if (!domains.insert(i->domain_attr->name).second) continue;  // one rail per NIC.
     choice.nics.push_back(i);
   }
+  // Software providers list every network interface as a domain (containers' and test
+  // namespaces' veths too); they are a test vehicle, not multi-rail: one NIC unless asked.
+  if (config.ofi_nics.empty() && IsSoftwareProvider(CoreProvider(choice.provider.c_str())) &&
+      choice.nics.size() > 1) {
+    choice.nics.resize(1);
+  }
   // BRAID_OFI_NICS: a count, or domain names.
   if (!config.ofi_nics.empty()) {
     int count = 0;

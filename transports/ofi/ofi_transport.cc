@@ -398,7 +398,12 @@ void OfiTransport::HandleError(Rail& rail, const fi_cq_err_entry& err) {
                                   " bytes failed on NIC ", rail.info->domain_attr->name, ": ",
                                   fi_strerror(err.err), " (provider: ", detail ? detail : text, ")");
   Peer* peer = op->peer;
-  if (op->request) op->request->OpDone(absl::UnavailableError(what));
+  if (op->request) {
+    op->request->OpDone(peer ? PeerError(absl::StatusCode::kUnavailable, *peer, what,
+                                         peer->said_goodbye ? "it shut down (destroyed its "
+                                         "communicator) while this was outstanding" : "")
+                             : absl::UnavailableError(what));
+  }
   op->request.reset();
   bool ctrl_recv = op->kind == Op::Kind::kCtrlRecv;
   if (ctrl_recv) {
@@ -406,7 +411,10 @@ void OfiTransport::HandleError(Rail& rail, const fi_cq_err_entry& err) {
   } else {
     FreeOp(op);
   }
-  if (peer != nullptr) {
+  if (peer != nullptr && peer->said_goodbye) {
+    // It shut down cleanly while this operation was outstanding: only the request fails.
+    BRAID_LOG(kInfo, "ofi transport: after rank ", peer->rank, "'s goodbye: ", what);
+  } else if (peer != nullptr) {
     // A dying peer usually shows up here first: give its liveness socket a moment, so the
     // error says it died rather than quoting the provider.
     CheckSockets(100);

@@ -64,6 +64,10 @@ struct CtrlHeader {
 };
 static_assert(sizeof(CtrlHeader) == 40);
 inline constexpr uint32_t kCtrlMagic = 0x4942524f;  // "ORBI"
+// First message of each pair, from the lower rank only, before any traffic: libfabric 1.17's
+// rxm refuses one of two simultaneous connection requests between a pair and then stalls
+// sends queued on it; one side opening every connection avoids that.
+inline constexpr uint32_t kHelloMagic = 0x4f4c4548;  // "HELO"
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr size_t kEagerMax = kCtrlBytes - sizeof(CtrlHeader);
 
@@ -130,6 +134,7 @@ struct Peer {
   Goodbye goodbye;
   size_t goodbye_bytes = 0;
   bool said_goodbye = false;          // its goodbye arrived.
+  bool hello_arrived = false;         // its hello (lower ranks only) arrived.
   uint64_t next_send_seq = 0;
   uint64_t next_recv_seq = 0;
   std::map<uint64_t, Message> arrived;                              // ahead of next_recv_seq.
@@ -162,6 +167,8 @@ class OfiTransport final : public Transport {
 
  private:
   // ofi_transport.cc
+  // Opens the fabric connections of new peers one side at a time (see kHelloMagic).
+  absl::Status SayHello(std::span<Peer* const> peers, Deadline deadline);
   void ProgressLocked();
   void ReadCompletions(Rail& rail);
   void HandleCompletion(Op* op, size_t len);
@@ -214,6 +221,7 @@ class OfiTransport final : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<Peer*> by_rank_;
   std::unordered_map<int, std::map<uint64_t, Message>> early_;  // from ranks not connected yet.
+  std::unordered_set<int> early_hellos_;
   std::unordered_set<Op*> ops_;         // every live operation (owned).
   std::deque<Op*> pending_;             // posts refused with -FI_EAGAIN, in order.
   // Control buffers: receives kept posted on rail 0, and a pool of send bounce buffers.

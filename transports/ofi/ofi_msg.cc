@@ -208,6 +208,14 @@ void OfiTransport::OnCtrl(Op* op, size_t len) {
           header.len <= kMaxMessageBytes &&
           (header.nsegs == 0 ? header.len <= kEagerMax && len == sizeof(header) + header.len
                              : len == sizeof(header));
+  if (len == sizeof(header) && header.magic == kHelloMagic &&
+      header.from_rank < static_cast<uint32_t>(ctx_.nranks)) {
+    Peer* peer = PeerByRank(static_cast<int>(header.from_rank));
+    if (peer) peer->hello_arrived = true;
+    else early_hellos_.insert(static_cast<int>(header.from_rank));
+    (void)PostCtrlRecv(op);
+    return;
+  }
   Message message{header, nullptr};
   if (valid && header.nsegs == 0 && header.len > 0) {
     message.inline_data.reset(new char[header.len]);

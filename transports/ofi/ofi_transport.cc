@@ -279,6 +279,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Connection>>> OfiTransport::connect(
       return SystemError("ofi transport: epoll_ctl(peer socket)", errno);
     }
     by_rank_[peer->rank] = peer.get();
+    peer->hello_arrived = early_hellos_.erase(peer->rank) > 0;
     if (auto early = early_.find(peer->rank); early != early_.end()) {
       peer->arrived = std::move(early->second);
       early_.erase(early);
@@ -288,7 +289,55 @@ absl::StatusOr<std::vector<std::unique_ptr<Connection>>> OfiTransport::connect(
   }
   // Control messages may have arrived before their peer was known.
   for (auto& peer : peers_) Deliver(*peer);
+  std::vector<Peer*> added;
+  for (int rank : peers) added.push_back(by_rank_[rank]);
+  BRAID_RETURN_IF_ERROR(SayHello(added, deadline));
   return connections;
+}
+
+absl::Status OfiTransport::SayHello(std::span<Peer* const> peers, Deadline deadline) {
+  std::vector<OfiRequestPtr> hellos;
+  for (Peer* peer : peers) {
+    if (peer->rank < ctx_.rank) continue;
+    Op* op = NewOp(Op::Kind::kCtrlSend, peer, 0);
+    op->owned.reset(new char[sizeof(CtrlHeader)]);
+    CtrlHeader header{kHelloMagic, static_cast<uint32_t>(ctx_.rank), 0, 0, 0, 0, kProtocolVersion};
+    std::memcpy(op->owned.get(), &header, sizeof(header));
+    op->buf = op->owned.get();
+    op->len = sizeof(header);
+    BRAID_ASSIGN_OR_RETURN(op->desc, Describe(op, nullptr));
+    op->request = std::make_shared<OfiRequest>(nullptr, 0, 0);
+    op->request->ops_left = 1;
+    op->send = true;
+    op->addr = peer->addr[0];
+    op->fabric_tag = kCtrlTag;
+    hellos.push_back(op->request);
+    BRAID_RETURN_IF_ERROR(Post(op));
+  }
+  while (true) {
+    ProgressLocked();
+    BRAID_RETURN_IF_ERROR(fatal_);
+    Peer* missing = nullptr;
+    for (Peer* peer : peers) {
+      if (peer->rank < ctx_.rank && !peer->hello_arrived) missing = peer;
+    }
+    bool sent = true;
+    for (auto& hello : hellos) {
+      if (hello->done()) BRAID_RETURN_IF_ERROR(hello->status());
+      sent = sent && hello->done();
+    }
+    if (missing == nullptr && sent) return absl::OkStatus();
+    if (deadline.expired()) {
+      std::string who = missing ? DescribeRank(missing->rank, missing->host) : "a higher rank";
+      return MakeError(absl::StatusCode::kDeadlineExceeded,
+                       absl::StrCat("ofi transport (rank ", ctx_.rank, "): opening the fabric "
+                                    "connection with ", who),
+                       "no hello arrived in time over libfabric (the liveness socket connected)",
+                       "check that the provider's network (FI_TCP_IFACE, security groups for "
+                       "EFA) lets the ranks reach each other");
+    }
+    CheckSockets(1);
+  }
 }
 
 absl::StatusOr<MemoryRegion*> OfiTransport::register_memory(void* base, size_t length) {

@@ -67,16 +67,19 @@ bool IsSoftwareProvider(const std::string& core) {
 
 absl::StatusOr<FabricChoice> ChooseFabric(const Config& config, std::string* tried) {
   std::string wanted = config.ofi_provider;
-  const char* fi_provider = std::getenv("FI_PROVIDER");  // libfabric also filters by it.
-  if (wanted.empty() && fi_provider != nullptr) wanted = fi_provider;
+  // FI_PROVIDER (which may also exclude, "^name") is applied by libfabric itself; it only
+  // stops Braid from preferring efa on its own.
+  const char* fi_provider = std::getenv("FI_PROVIDER");
   FabricChoice choice;
-  if (wanted.empty()) {
+  if (wanted.empty() && fi_provider == nullptr) {
     BRAID_ASSIGN_OR_RETURN(choice.all, GetInfo("efa"));  // preferred whenever present.
   }
   if (!choice.all) {
     BRAID_ASSIGN_OR_RETURN(choice.all, GetInfo(wanted));
   }
-  std::string asked = wanted.empty() ? "any provider" : absl::StrCat("provider \"", wanted, "\"");
+  std::string asked = !wanted.empty() ? absl::StrCat("provider \"", wanted, "\"")
+                     : fi_provider ? absl::StrCat("FI_PROVIDER=", fi_provider)
+                                   : std::string("any provider");
   if (tried) *tried = asked;
   if (!choice.all) {
     // Say which requirement is missing: ask again with fewer of them.

@@ -216,6 +216,7 @@ class OfiTransport final : public Transport {
   UniqueFd kick_fd_;                    // eventfd: "progress now" (trywait said not to sleep).
   UniqueFd timer_fd_;                   // brief sleeps for rails without a wait object.
   bool kicked_ = false;
+  int idle_sleeps_ = 0;                 // fallback sleeps since something last completed.
   bool check_sockets_ = true;
   std::chrono::steady_clock::time_point last_socket_check_{};
   std::vector<std::unique_ptr<Peer>> peers_;

@@ -55,8 +55,10 @@ namespace {
 
 constexpr uint32_t kBlobMagic = 0x424f4642;  // "BFOB"
 constexpr uint64_t kEventKick = 0, kEventTimer = 1, kEventCq = 2, kEventPeer = 16;
-// Without a provider wait object the engine sleeps this long at most, then polls again.
-constexpr long kFallbackSleepNs = 500'000;
+// Without a provider wait object (shm) the engine sleeps briefly and polls again: 25 us right
+// after traffic, doubling while idle up to 800 us, so latency stays low and idling stays cheap.
+constexpr long kFallbackSleepMinNs = 25'000;
+constexpr int kFallbackSleepDoublings = 5;
 
 void PutU32(Blob& blob, uint32_t v) {
   for (int i = 0; i < 4; ++i) blob.push_back(std::byte((v >> (8 * i)) & 0xff));
@@ -427,6 +429,7 @@ void OfiTransport::ReadCompletions(Rail& rail) {
       }
       return;
     }
+    idle_sleeps_ = 0;
     for (ssize_t i = 0; i < n; ++i) {
       HandleCompletion(static_cast<Op*>(entries[i].op_context), entries[i].len);
     }
@@ -501,7 +504,8 @@ void OfiTransport::prepare_to_sleep() {
   }
   if (fallback) {
     itimerspec spec{};
-    spec.it_value.tv_nsec = kFallbackSleepNs;
+    spec.it_value.tv_nsec = kFallbackSleepMinNs << std::min(idle_sleeps_, kFallbackSleepDoublings);
+    ++idle_sleeps_;
     timerfd_settime(timer_fd_.get(), 0, &spec, nullptr);
   }
 }

@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
           iproute2 procps)
+packages+=(libfabric-dev libfabric-bin)  # the ofi transport (AWS EFA) and its tests; fi_info.
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

@@ -146,6 +146,79 @@ TEST(OfiStrict, StripesAcrossNics) {
   }));
 }
 
+// One-sided writes: rank 1 registers a buffer and advertises it; rank 0 writes pieces of every
+// size class into it, each delivering its tag to a 0-byte receive only once the data landed.
+// shm grants what writes need (FI_RMA, FI_MR_VIRT_ADDR, remote CQ data); tcp;ofi_rxm wants MR
+// offsets instead of addresses, so there iwrite must say it is unavailable.
+absl::Status WriteScenario(ChildEnv& env) {
+  const int me = env.context.rank, peer = 1 - me;
+  auto deadline = Deadline::After(seconds(60));
+  Connection& conn = env.to(peer);
+  if (Provider() == "shm") EXPECT_OR_RETURN(conn.supports_write(), "shm should support writes");
+  const size_t pieces[] = {1, 4096, 8200, (size_t{1} << 20) + 3};
+  const size_t total = 1 + 4096 + 8200 + (size_t{1} << 20) + 3;
+  std::vector<std::byte> target(total + 64, std::byte{0xee}), source(total);
+  FillPattern(source.data(), total, 0, 77);
+  if (!conn.supports_write()) {
+    RemoteBuffer nowhere{1, 1, 1};
+    auto w = conn.iwrite(source.data(), 1, nullptr, nowhere, 0, 5);
+    EXPECT_OR_RETURN(!w.ok() && w.status().code() == absl::StatusCode::kUnimplemented,
+                     w.ok() ? "iwrite accepted" : w.status().ToString());
+    return absl::OkStatus();
+  }
+  if (me == 1) {
+    BRAID_ASSIGN_OR_RETURN(MemoryRegion * region,
+                           env.transport->register_memory(target.data(), target.size()));
+    RemoteBuffer advert{reinterpret_cast<uint64_t>(target.data()), region->remote_key, total};
+    BRAID_ASSIGN_OR_RETURN(auto s, conn.isend(&advert, sizeof(advert), 1));
+    std::vector<RequestPtr> notes{s};
+    for (uint64_t tag = 10; tag < 10 + std::size(pieces); ++tag) {
+      BRAID_ASSIGN_OR_RETURN(auto r, conn.irecv(nullptr, 0, tag));
+      notes.push_back(r);
+    }
+    BRAID_RETURN_IF_ERROR(env.WaitAll(notes, deadline));
+    for (auto& r : notes) BRAID_RETURN_IF_ERROR(r->status());
+    std::string bad = CheckPattern(target.data(), total, 0, 77);
+    EXPECT_OR_RETURN(bad.empty(), bad);
+    EXPECT_OR_RETURN(target[total] == std::byte{0xee}, "wrote past the advertised buffer");
+    BRAID_RETURN_IF_ERROR(env.transport->deregister_memory(region));
+  } else {
+    RemoteBuffer advert;
+    BRAID_ASSIGN_OR_RETURN(auto r, conn.irecv(&advert, sizeof(advert), 1));
+    BRAID_RETURN_IF_ERROR(env.Wait(r, deadline));
+    BRAID_RETURN_IF_ERROR(r->status());
+    auto outside = conn.iwrite(source.data(), 2, nullptr, advert, total - 1, 9);
+    EXPECT_OR_RETURN(outside.status().code() == absl::StatusCode::kInvalidArgument,
+                     outside.status().ToString());
+    std::vector<RequestPtr> writes;
+    size_t offset = 0;
+    uint64_t tag = 10;
+    for (size_t piece : pieces) {
+      BRAID_ASSIGN_OR_RETURN(auto w, conn.iwrite(source.data() + offset, piece, nullptr, advert,
+                                                 offset, tag++));
+      writes.push_back(w);
+      offset += piece;
+    }
+    BRAID_RETURN_IF_ERROR(env.WaitAll(writes, deadline));
+    for (auto& w : writes) BRAID_RETURN_IF_ERROR(w->status());
+  }
+  // Nobody leaves before both are done.
+  char token = 1, got = 0;
+  BRAID_ASSIGN_OR_RETURN(auto fr, conn.irecv(&got, 1, 2));
+  BRAID_ASSIGN_OR_RETURN(auto fs, conn.isend(&token, 1, 2));
+  return env.WaitAll(std::vector<RequestPtr>{fr, fs}, deadline);
+}
+
+TEST(OfiWrite, WritesLandBeforeTheirTag) {
+  for (bool strict : {false, true}) {
+    ExpectAllOk(RunRanks("ofi", 2, WriteScenario, seconds(120), [strict](Config& c) {
+      c = StrictConfig();
+      c.ofi_strict = strict;
+      c.timeout = std::chrono::seconds(60);
+    }));
+  }
+}
+
 TEST(OfiStrict, UnknownProviderOrNicFailsClearly) {
   Config config;
   config.ofi_provider = "no-such-provider";

@@ -20,9 +20,14 @@ namespace {
 // What Braid can cope with, which is everything EFA asks for: per-operation fi_context2
 // storage, and descriptors, provider keys and endpoint-bound MRs. fi_getinfo returns the
 // subset the provider actually needs, which Rail honours.
-InfoPtr MakeHints(const std::string& provider) {
+InfoPtr MakeHints(const std::string& provider, bool rma) {
   InfoPtr hints(fi_allocinfo());
   hints->caps = FI_MSG | FI_TAGGED;
+  if (rma) {
+    // One-sided writes announce themselves with 4 bytes of remote CQ data (all EFA offers).
+    hints->caps |= FI_RMA | FI_WRITE | FI_REMOTE_WRITE;
+    hints->domain_attr->cq_data_size = 4;
+  }
   hints->mode = FI_CONTEXT | FI_CONTEXT2;
   hints->ep_attr->type = FI_EP_RDM;
   hints->domain_attr->mr_mode =
@@ -32,14 +37,18 @@ InfoPtr MakeHints(const std::string& provider) {
   return hints;
 }
 
-// fi_getinfo for `provider` ("" = any); an empty result is not an error.
+// fi_getinfo for `provider` ("" = any), with FI_RMA when offered; an empty result is not an
+// error.
 absl::StatusOr<InfoPtr> GetInfo(const std::string& provider) {
-  InfoPtr hints = MakeHints(provider);
-  fi_info* found = nullptr;
-  int rc = fi_getinfo(kFabricVersion, nullptr, nullptr, 0, hints.get(), &found);
-  if (rc == -FI_ENODATA) return InfoPtr();
-  if (rc != 0) return absl::UnavailableError(FabricError("fi_getinfo", rc));
-  return InfoPtr(found);
+  for (bool rma : {true, false}) {
+    InfoPtr hints = MakeHints(provider, rma);
+    fi_info* found = nullptr;
+    int rc = fi_getinfo(kFabricVersion, nullptr, nullptr, 0, hints.get(), &found);
+    if (rc == -FI_ENODATA) continue;
+    if (rc != 0) return absl::UnavailableError(FabricError("fi_getinfo", rc));
+    return InfoPtr(found);
+  }
+  return InfoPtr();
 }
 
 std::string ProvidersIn(const fi_info* list) {
@@ -83,7 +92,7 @@ absl::StatusOr<FabricChoice> ChooseFabric(const Config& config, std::string* tri
   if (tried) *tried = asked;
   if (!choice.all) {
     // Say which requirement is missing: ask again with fewer of them.
-    InfoPtr hints = MakeHints(wanted);
+    InfoPtr hints = MakeHints(wanted, false);
     hints->caps = 0;
     fi_info* rdm = nullptr;
     bool has_rdm = fi_getinfo(kFabricVersion, nullptr, nullptr, 0, hints.get(), &rdm) == 0;
@@ -162,6 +171,9 @@ absl::StatusOr<std::unique_ptr<Rail>> Rail::Open(fi_info* info, int index, bool 
   rail->bind_mr_ = (mr_mode & FI_MR_ENDPOINT) != 0;
   rail->prov_key_ = strict || (mr_mode & FI_MR_PROV_KEY);
   rail->max_msg = info->ep_attr->max_msg_size;
+  rail->can_write = (info->caps & FI_RMA) && (mr_mode & FI_MR_VIRT_ADDR) &&
+                    info->domain_attr->cq_data_size >= 4;
+  rail->rma_ = (info->caps & FI_RMA) != 0;
   std::string where = absl::StrCat("ofi transport: NIC ", info->domain_attr->name, " (",
                                    info->fabric_attr->prov_name, ")");
   auto check = [&](const char* call, int rc) -> absl::Status {
@@ -212,8 +224,8 @@ absl::StatusOr<fid_mr*> Rail::Register(const void* base, size_t length, bool alw
   // Without FI_MR_PROV_KEY the key is ours to choose; libfabric's tcp before 2.2 insists that
   // it be unique even for send/recv-only MRs.
   uint64_t key = next_key_++;
-  int rc = fi_mr_reg(domain, base, std::max<size_t>(length, 1), FI_SEND | FI_RECV, 0, key, 0,
-                     &mr, nullptr);
+  uint64_t access = FI_SEND | FI_RECV | (rma_ ? FI_WRITE | FI_REMOTE_WRITE : 0);
+  int rc = fi_mr_reg(domain, base, std::max<size_t>(length, 1), access, 0, key, 0, &mr, nullptr);
   if (rc != 0) {
     return MakeError(absl::StatusCode::kResourceExhausted,
                      absl::StrCat("ofi transport: registering ", length, " bytes on NIC ",

@@ -62,11 +62,15 @@ class Rail {
   int wait_fd = -1;                // the CQ's wait object, or -1 when the provider has none.
   std::vector<std::byte> address;  // fi_getname.
   size_t max_msg = 0;              // largest message (max_msg_size).
+  // One-sided writes: FI_RMA with remote CQ data granted, and MR addresses that are virtual
+  // addresses (FI_MR_VIRT_ADDR), so a peer's advertised pointer is the write target as is.
+  bool can_write = false;
 
  private:
   bool local_mr_ = false;          // FI_MR_LOCAL (or strict): descriptors on every operation.
   bool bind_mr_ = false;           // FI_MR_ENDPOINT: bind and enable each MR.
   bool prov_key_ = false;          // FI_MR_PROV_KEY.
+  bool rma_ = false;               // FI_RMA granted: MRs are also write sources and targets.
   uint64_t next_key_ = 1;          // unique requested keys (tcp < 2.2 insists on them).
 };
 

@@ -18,6 +18,7 @@
 // teardown), ofi_msg.cc (send/receive/matching), ofi_peers.cc (goodbyes and failures).
 #pragma once
 
+#include <rdma/fi_rma.h>
 #include <rdma/fi_tagged.h>
 
 #include <chrono>
@@ -70,6 +71,14 @@ inline constexpr uint32_t kCtrlMagic = 0x4942524f;  // "ORBI"
 inline constexpr uint32_t kHelloMagic = 0x4f4c4548;  // "HELO"
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr size_t kEagerMax = kCtrlBytes - sizeof(CtrlHeader);
+// One-sided writes: fi_writedata carries 4 bytes of remote CQ data, | rank:12 | write seq:20 |,
+// per piece, and a control message with nsegs = kWriteNotice (len = pieces << 20 | write
+// seq) delivers the tag. The notice is held back, in sequence, until every piece landed.
+inline constexpr uint32_t kWriteNotice = 0xFFFFFFFFu;
+inline constexpr int kMaxWriteRanks = 1 << 12;
+inline uint32_t WriteData(int rank, uint64_t write_seq) {
+  return (static_cast<uint32_t>(rank) << 20) | static_cast<uint32_t>(write_seq & 0xFFFFF);
+}
 
 class OfiRequest final : public Request {
  public:
@@ -97,7 +106,7 @@ struct Peer;
 // and FI_CONTEXT2 make that storage ours, so it comes first and lives until the completion).
 struct Op {
   fi_context2 ctx;
-  enum class Kind { kCtrlRecv, kCtrlSend, kDataSend, kDataRecv } kind;
+  enum class Kind { kCtrlRecv, kCtrlSend, kDataSend, kDataRecv, kWrite } kind;
   OfiRequestPtr request;          // null for control receives and discarded payloads.
   Peer* peer = nullptr;
   int rail = 0;
@@ -110,7 +119,8 @@ struct Op {
   bool send = false;
   void* desc = nullptr;
   fi_addr_t addr = FI_ADDR_UNSPEC;
-  uint64_t fabric_tag = 0;
+  uint64_t fabric_tag = 0;         // kWrite: the remote CQ data instead.
+  uint64_t remote_addr = 0, remote_key = 0;  // kWrite.
 };
 
 struct Message {  // a control message that arrived: an incoming Braid message.
@@ -137,6 +147,8 @@ struct Peer {
   bool hello_arrived = false;         // its hello (lower ranks only) arrived.
   uint64_t next_send_seq = 0;
   uint64_t next_recv_seq = 0;
+  uint64_t next_write_seq = 0;                                      // writes we issued.
+  std::unordered_map<uint32_t, int> written;  // its writes' pieces that landed, by write id.
   std::map<uint64_t, Message> arrived;                              // ahead of next_recv_seq.
   std::unordered_map<uint64_t, std::deque<OfiRequestPtr>> posted;   // receives by tag.
   std::unordered_map<uint64_t, std::deque<Message>> unexpected;     // messages by tag.
@@ -164,6 +176,10 @@ class OfiTransport final : public Transport {
                                   const MemoryRegion* region);
   absl::StatusOr<RequestPtr> Recv(Peer& peer, void* buf, size_t len, uint64_t tag,
                                   const MemoryRegion* region);
+  bool can_write() const { return rails_[0]->can_write && ctx_.nranks <= kMaxWriteRanks; }
+  absl::StatusOr<RequestPtr> Write(Peer& peer, const void* buf, size_t len,
+                                   const MemoryRegion* region, const RemoteBuffer& dst,
+                                   size_t offset, uint64_t tag);
 
  private:
   // ofi_transport.cc
@@ -172,6 +188,7 @@ class OfiTransport final : public Transport {
   void ProgressLocked();
   void ReadCompletions(Rail& rail);
   void HandleCompletion(Op* op, size_t len);
+  void OnRemoteWrite(uint64_t data);
   void HandleError(Rail& rail, const fi_cq_err_entry& err);
   void CheckSockets(int timeout_ms);
   void Kick();
@@ -184,6 +201,9 @@ class OfiTransport final : public Transport {
   Op* NewOp(Op::Kind kind, Peer* peer, int rail);
   void FreeOp(Op* op);
   absl::Status PostCtrlRecv(Op* op);
+  // Sends a control message (inline `payload` of header.len bytes if not null) for `request`.
+  absl::Status SendCtrl(Peer& peer, const CtrlHeader& header, const void* payload,
+                        const OfiRequestPtr& request);
   absl::StatusOr<void*> Describe(Op* op, const MemoryRegion* region);
   void OnCtrl(Op* op, size_t len);
   void Deliver(Peer& peer);
@@ -248,6 +268,12 @@ class OfiConnection final : public Connection {
   absl::StatusOr<RequestPtr> irecv(void* buf, size_t len, uint64_t tag,
                                    const MemoryRegion* region) override {
     return transport_->Recv(*peer_, buf, len, tag, region);
+  }
+  bool supports_write() const override { return transport_->can_write(); }
+  absl::StatusOr<RequestPtr> iwrite(const void* buf, size_t len, const MemoryRegion* region,
+                                    const RemoteBuffer& dst, size_t offset,
+                                    uint64_t tag) override {
+    return transport_->Write(*peer_, buf, len, region, dst, offset, tag);
   }
 
  private:

@@ -30,6 +30,10 @@ void OfiTransport::FreeOp(Op* op) {
 
 int OfiTransport::TryPost(Op* op) {
   fid_ep* ep = rails_[op->rail]->ep;
+  if (op->kind == Op::Kind::kWrite) {
+    return static_cast<int>(fi_writedata(ep, op->buf, op->len, op->desc, op->fabric_tag, op->addr,
+                                         op->remote_addr, op->remote_key, &op->ctx));
+  }
   if (op->send) {
     return static_cast<int>(
         fi_tsend(ep, op->buf, op->len, op->desc, op->addr, op->fabric_tag, &op->ctx));
@@ -129,33 +133,7 @@ absl::StatusOr<RequestPtr> OfiTransport::Send(Peer& peer, const void* buf, size_
   auto request = std::make_shared<OfiRequest>(const_cast<void*>(buf), len, tag);
   request->region = region;
   request->ops_left = 1 + static_cast<int>(layout.nsegs);
-  // Control message: from the pre-registered pool, or a buffer of its own when it ran dry.
-  Op* ctrl = NewOp(Op::Kind::kCtrlSend, &peer, 0);
-  ctrl->request = request;
-  if (!free_send_slots_.empty()) {
-    ctrl->pool_slot = free_send_slots_.back();
-    free_send_slots_.pop_back();
-    ctrl->buf = ctrl_send_slab_.get() + static_cast<size_t>(ctrl->pool_slot) * kCtrlBytes;
-    ctrl->desc = ctrl_send_mr_ ? fi_mr_desc(ctrl_send_mr_) : nullptr;
-  } else {
-    ctrl->owned.reset(new char[kCtrlBytes]);
-    ctrl->buf = ctrl->owned.get();
-  }
-  std::memcpy(ctrl->buf, &header, sizeof(header));
-  if (layout.nsegs == 0 && len > 0) std::memcpy(ctrl->buf + sizeof(header), buf, len);
-  ctrl->len = sizeof(header) + (layout.nsegs == 0 ? len : 0);
-  if (ctrl->pool_slot < 0) {
-    auto desc = Describe(ctrl, nullptr);
-    if (!desc.ok()) {
-      FreeOp(ctrl);
-      return desc.status();
-    }
-    ctrl->desc = *desc;
-  }
-  ctrl->send = true;
-  ctrl->addr = peer.addr[0];
-  ctrl->fabric_tag = kCtrlTag;
-  BRAID_RETURN_IF_ERROR(Post(ctrl));
+  BRAID_RETURN_IF_ERROR(SendCtrl(peer, header, layout.nsegs == 0 ? buf : nullptr, request));
   const char* data = static_cast<const char*>(buf);
   for (uint32_t s = 0; s < layout.nsegs; ++s) {
     size_t offset = s * layout.seg_size;
@@ -176,6 +154,99 @@ absl::StatusOr<RequestPtr> OfiTransport::Send(Peer& peer, const void* buf, size_
     BRAID_RETURN_IF_ERROR(Post(op));
   }
   return request;
+}
+
+absl::Status OfiTransport::SendCtrl(Peer& peer, const CtrlHeader& header, const void* payload,
+                                    const OfiRequestPtr& request) {
+  // From the pre-registered pool, or a buffer of its own when the pool ran dry.
+  Op* ctrl = NewOp(Op::Kind::kCtrlSend, &peer, 0);
+  ctrl->request = request;
+  if (!free_send_slots_.empty()) {
+    ctrl->pool_slot = free_send_slots_.back();
+    free_send_slots_.pop_back();
+    ctrl->buf = ctrl_send_slab_.get() + static_cast<size_t>(ctrl->pool_slot) * kCtrlBytes;
+    ctrl->desc = ctrl_send_mr_ ? fi_mr_desc(ctrl_send_mr_) : nullptr;
+  } else {
+    ctrl->owned.reset(new char[kCtrlBytes]);
+    ctrl->buf = ctrl->owned.get();
+  }
+  size_t inline_len = payload != nullptr ? header.len : 0;
+  std::memcpy(ctrl->buf, &header, sizeof(header));
+  if (inline_len > 0) std::memcpy(ctrl->buf + sizeof(header), payload, inline_len);
+  ctrl->len = sizeof(header) + inline_len;
+  if (ctrl->pool_slot < 0) {
+    auto desc = Describe(ctrl, nullptr);
+    if (!desc.ok()) {
+      FreeOp(ctrl);
+      return desc.status();
+    }
+    ctrl->desc = *desc;
+  }
+  ctrl->send = true;
+  ctrl->addr = peer.addr[0];
+  ctrl->fabric_tag = kCtrlTag;
+  return Post(ctrl);
+}
+
+absl::StatusOr<RequestPtr> OfiTransport::Write(Peer& peer, const void* buf, size_t len,
+                                               const MemoryRegion* region,
+                                               const RemoteBuffer& dst, size_t offset,
+                                               uint64_t tag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!can_write()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "ofi transport: provider ", fabric_.provider, " gives no one-sided writes Braid can use "
+        "(they need FI_RMA, FI_MR_VIRT_ADDR and 4 bytes of remote CQ data, and at most ",
+        kMaxWriteRanks, " ranks)"));
+  }
+  BRAID_RETURN_IF_ERROR(fatal_);
+  if (peer.state != Peer::State::kOpen) return peer.error;
+  size_t chunks = std::max<size_t>(1, (len + max_segment_ - 1) / max_segment_);
+  if (offset > dst.length || len > dst.length - offset || chunks > kMaxSegments) {
+    return MakeError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("ofi transport: writing ", len, " bytes at offset ", offset,
+                                  " to ", DescribeRank(peer.rank, peer.host)),
+                     absl::StrCat("the remote buffer has ", dst.length, " bytes; a write is at "
+                                  "most ", kMaxSegments, " pieces of ", max_segment_, " bytes"),
+                     "write within the advertised buffer");
+  }
+  uint64_t write_seq = peer.next_write_seq++;
+  auto request = std::make_shared<OfiRequest>(const_cast<void*>(buf), len, tag);
+  request->region = region;
+  request->ops_left = static_cast<int>(chunks) + 1;  // the pieces, and the notice.
+  for (size_t c = 0; c < chunks; ++c) {
+    size_t at = c * max_segment_;
+    Op* op = NewOp(Op::Kind::kWrite, &peer, 0);
+    op->request = request;
+    op->buf = static_cast<char*>(const_cast<void*>(buf)) + at;
+    op->len = std::min(max_segment_, len - std::min(len, at));
+    auto desc = Describe(op, region);
+    if (!desc.ok()) {
+      request->OpDone(desc.status());
+      FreeOp(op);
+      continue;
+    }
+    op->desc = *desc;
+    op->send = true;
+    op->addr = peer.addr[0];
+    op->fabric_tag = WriteData(ctx_.rank, write_seq);
+    op->remote_addr = dst.address + offset + at;  // FI_MR_VIRT_ADDR: a virtual address.
+    op->remote_key = dst.remote_key;
+    BRAID_RETURN_IF_ERROR(Post(op));
+  }
+  // The notice names the write and how many pieces must land before its tag is delivered.
+  CtrlHeader notice{kCtrlMagic, static_cast<uint32_t>(ctx_.rank), peer.next_send_seq++, tag,
+                    (uint64_t{chunks} << 20) | (write_seq & 0xFFFFF), kWriteNotice,
+                    kProtocolVersion};
+  BRAID_RETURN_IF_ERROR(SendCtrl(peer, notice, nullptr, request));
+  return request;
+}
+
+void OfiTransport::OnRemoteWrite(uint64_t data) {
+  Peer* peer = PeerByRank(static_cast<int>((data >> 20) & 0xFFF));
+  if (peer == nullptr || peer->state == Peer::State::kFailed) return;
+  ++peer->written[static_cast<uint32_t>(data)];
+  Deliver(*peer);
 }
 
 absl::StatusOr<RequestPtr> OfiTransport::Recv(Peer& peer, void* buf, size_t len, uint64_t tag,
@@ -204,7 +275,8 @@ void OfiTransport::OnCtrl(Op* op, size_t len) {
   if (valid) std::memcpy(&header, op->buf, sizeof(header));
   valid = valid && header.magic == kCtrlMagic && header.version == kProtocolVersion &&
           header.from_rank < static_cast<uint32_t>(ctx_.nranks) &&
-          static_cast<int>(header.from_rank) != ctx_.rank && header.nsegs <= kMaxSegments &&
+          static_cast<int>(header.from_rank) != ctx_.rank &&
+          (header.nsegs <= kMaxSegments || header.nsegs == kWriteNotice) &&
           header.len <= kMaxMessageBytes &&
           (header.nsegs == 0 ? header.len <= kEagerMax && len == sizeof(header) + header.len
                              : len == sizeof(header));
@@ -241,6 +313,15 @@ void OfiTransport::OnCtrl(Op* op, size_t len) {
 void OfiTransport::Deliver(Peer& peer) {
   // In sequence order, whatever order the fabric delivered them in.
   while (!peer.arrived.empty() && peer.arrived.begin()->first == peer.next_recv_seq) {
+    CtrlHeader& next = peer.arrived.begin()->second.header;
+    if (next.nsegs == kWriteNotice) {
+      // A write's tag is delivered only once its data landed (its remote CQ data arrived).
+      auto landed = peer.written.find(WriteData(peer.rank, next.len));
+      if (landed == peer.written.end() || landed->second < static_cast<int>(next.len >> 20)) break;
+      peer.written.erase(landed);
+      next.nsegs = 0;
+      next.len = 0;
+    }
     Message message = std::move(peer.arrived.begin()->second);
     peer.arrived.erase(peer.arrived.begin());
     ++peer.next_recv_seq;
@@ -316,6 +397,7 @@ void OfiTransport::HandleCompletion(Op* op, size_t len) {
       OnCtrl(op, len);
       return;
     case Op::Kind::kCtrlSend:
+    case Op::Kind::kWrite:
     case Op::Kind::kDataSend: {
       OfiRequestPtr request = std::move(op->request);
       FreeOp(op);

@@ -431,6 +431,10 @@ void OfiTransport::ReadCompletions(Rail& rail) {
     }
     idle_sleeps_ = 0;
     for (ssize_t i = 0; i < n; ++i) {
+      if (entries[i].flags & FI_REMOTE_CQ_DATA) {
+        OnRemoteWrite(entries[i].data);
+        continue;
+      }
       HandleCompletion(static_cast<Op*>(entries[i].op_context), entries[i].len);
     }
     if (n < 16) return;

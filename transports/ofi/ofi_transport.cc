@@ -27,11 +27,13 @@ ProbeResult ProbeOfiTransport(const Config& config) {
   std::string core = ofi::CoreProvider(fabric->provider.c_str());
   bool forced = config.transport == "ofi";
   if (ofi::IsSoftwareProvider(core) && !forced) {
-    // Only software providers: libfabric's tcp would run over the same sockets as Braid's own
-    // io_uring tcp transport, which is faster; ofi is then a test vehicle, used when forced.
+    // Only software providers: libfabric's tcp would run over the same kernel sockets as
+    // Braid's own io_uring tcp transport (the supported, default path there, with its own
+    // multi-stream striping and crash detection); ofi is then a test vehicle, used when forced.
     result.reason = absl::StrCat("only the software provider ", fabric->provider,
                                  " is present (no efa or other NIC provider); Braid's io_uring "
-                                 "tcp transport is faster, set BRAID_TRANSPORT=ofi to force it");
+                                 "tcp transport is used over sockets, set BRAID_TRANSPORT=ofi "
+                                 "to force ofi");
     return result;
   }
   result.usable = true;

@@ -14,8 +14,9 @@
 // communicator secret) that carries only a goodbye on clean shutdown. Its end without a goodbye
 // means the peer died.
 //
-// Files: fabric.cc (provider, NICs, MRs), ofi_transport.cc (setup, progress, sleeping,
-// teardown), ofi_msg.cc (send/receive/matching), ofi_peers.cc (goodbyes and failures).
+// Files: fabric.cc (provider, NICs, MRs), ofi_connect.cc (addresses, liveness sockets,
+// hello), ofi_transport.cc (setup, progress, sleeping, teardown), ofi_msg.cc
+// (send/receive/matching/writes), ofi_peers.cc (goodbyes and failures).
 #pragma once
 
 #include <rdma/fi_rma.h>
@@ -49,6 +50,8 @@ inline constexpr size_t kCtrlBytes = 8192;                // one control buffer 
 inline constexpr int kCtrlRecvs = 64;                     // control receives kept posted.
 inline constexpr int kCtrlSendPool = 64;                  // pre-registered send bounce buffers.
 inline constexpr uint64_t kMaxMessageBytes = uint64_t{1} << 40;
+// What woke the epoll set behind wait_fd(): epoll_event data.
+inline constexpr uint64_t kEventKick = 0, kEventTimer = 1, kEventCq = 2, kEventPeer = 16;
 
 inline uint64_t DataTag(int rank, uint64_t seq, uint32_t segment) {
   return kDataBit | (static_cast<uint64_t>(rank) << 40) | ((seq & 0xFFFFFFF) << 12) | segment;

@@ -108,10 +108,10 @@ const std::vector<ConfigVariable>& ConfigTable() {
        "provider does not ask (EFA's rules, for testing on other providers).",
        [](absl::string_view v, Config& c) { return ParseBool(v, &c.ofi_strict); }},
       {"BRAID_OFI_MAX_SEGMENT", "(provider max_msg_size)",
-       "ofi: largest single libfabric message (K/M/G suffixes, at least 4K); larger messages are "
+       "ofi: largest single libfabric message (K/M/G suffixes, at least 8K); larger messages are "
        "split.",
        [](absl::string_view v, Config& c) {
-         return ParseBytes(v, &c.ofi_max_segment) && c.ofi_max_segment >= 4096;
+         return ParseBytes(v, &c.ofi_max_segment) && c.ofi_max_segment >= 8192;
        }},
       {"BRAID_OFI_MIN_STRIPE", "256K",
        "ofi: messages larger than this are striped across the NICs shared with the peer.",

@@ -110,6 +110,27 @@ const std::vector<ConfigVariable>& ConfigTable() {
          c.heartbeat_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
          return true;
        }},
+      // ofi (libfabric, AWS EFA) transport.
+      {"BRAID_OFI_PROVIDER", "(FI_PROVIDER, else efa)",
+       "libfabric provider for the ofi transport, e.g. efa, tcp (tcp;ofi_rxm) or shm.",
+       [](absl::string_view v, Config& c) { c.ofi_provider = std::string(v); return true; }},
+      {"BRAID_OFI_NICS", "(all of the provider's domains)",
+       "NICs (libfabric domains) the ofi transport uses: a count, or a comma list of domain "
+       "names (e.g. rdmap16s27-rdm,rdmap32s27-rdm).",
+       [](absl::string_view v, Config& c) { c.ofi_nics = std::string(v); return true; }},
+      {"BRAID_OFI_STRICT", "0",
+       "ofi: register every buffer, bind MRs to endpoints and use provider keys even when the "
+       "provider does not ask (EFA's rules, for testing on other providers).",
+       [](absl::string_view v, Config& c) { return ParseBool(v, &c.ofi_strict); }},
+      {"BRAID_OFI_MAX_SEGMENT", "(provider max_msg_size)",
+       "ofi: largest single libfabric message (K/M/G suffixes, at least 8K); larger messages are "
+       "split.",
+       [](absl::string_view v, Config& c) {
+         return ParseBytes(v, &c.ofi_max_segment) && c.ofi_max_segment >= 8192;
+       }},
+      {"BRAID_OFI_MIN_STRIPE", "256K",
+       "ofi: messages larger than this are striped across the NICs shared with the peer.",
+       [](absl::string_view v, Config& c) { return ParseBytes(v, &c.ofi_min_stripe_bytes); }},
   };
   return table;
 }
@@ -143,7 +164,11 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_TCP_MIN_STRIPE=", c.tcp_min_stripe_bytes,
                       " BRAID_TCP_SEND_ZC=", c.tcp_send_zc ? 1 : 0,
                       " BRAID_DEBUG=", LogLevelName(c.log_level), c.debug_check ? ",CHECK" : "",
-                      " BRAID_HEARTBEAT_TIMEOUT=", c.heartbeat_timeout.count() / 1000.0);
+                      " BRAID_HEARTBEAT_TIMEOUT=", c.heartbeat_timeout.count() / 1000.0,
+                      " BRAID_OFI_PROVIDER=", c.ofi_provider, " BRAID_OFI_NICS=", c.ofi_nics,
+                      " BRAID_OFI_STRICT=", c.ofi_strict ? 1 : 0,
+                      " BRAID_OFI_MAX_SEGMENT=", c.ofi_max_segment,
+                      " BRAID_OFI_MIN_STRIPE=", c.ofi_min_stripe_bytes);
 }
 
 }  // namespace braid

@@ -31,6 +31,12 @@ struct Config {
   // BRAID_HEARTBEAT_TIMEOUT (seconds; 0 = off): a peer silent this long while this rank waits
   // on a collective is declared failed. Heartbeats go out every timeout / 6.
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(30)};
+  // ofi (libfabric) transport.
+  std::string ofi_provider;            // BRAID_OFI_PROVIDER: "" = FI_PROVIDER, else efa first.
+  std::string ofi_nics;                // BRAID_OFI_NICS: count or comma list of domains.
+  bool ofi_strict = false;             // BRAID_OFI_STRICT: act as if EFA's mr_mode bits applied.
+  size_t ofi_max_segment = 0;          // BRAID_OFI_MAX_SEGMENT: 0 = provider's max_msg_size.
+  size_t ofi_min_stripe_bytes = 256 * 1024;  // BRAID_OFI_MIN_STRIPE: stripe over NICs above.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

@@ -11,6 +11,7 @@ packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest
 packages+=(openmpi-bin libopenmpi-dev util-linux)
 # libFuzzer targets (fuzz/) are built with clang and its runtime.
 packages+=(clang libclang-rt-14-dev)
+packages+=(libfabric-dev libfabric-bin)  # the ofi transport (AWS EFA) and its tests; fi_info.
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

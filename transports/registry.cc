@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status.h"
+#include "transports/ofi/ofi_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/transport.h"
 
@@ -14,6 +15,7 @@ const std::vector<TransportEntry>& TransportRegistry() {
       // name, preference (higher wins), probe, create
       {"tcp", 10, &ProbeTcpTransport,
        [](const TransportContext& c) { return CreateTcpTransport(c); }},
+      {"ofi", 20, &ProbeOfiTransport, &CreateOfiTransport},
   };
   return registry;
 }

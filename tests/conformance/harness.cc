@@ -252,6 +252,8 @@ std::vector<ChildOutcome> RunChildren(const std::string& transport, std::vector<
 
 TransportContext MakeContext(int rank, int nranks, uint64_t comm_id, uint8_t secret_seed) {
   TransportContext context;
+  // The environment's BRAID_* settings (e.g. BRAID_OFI_PROVIDER set per CTest entry) apply.
+  context.config = ParseConfig().value_or(Config{});
   context.rank = rank;
   context.nranks = nranks;
   context.comm_id = comm_id;
@@ -298,7 +300,8 @@ std::string CheckPattern(const std::byte* data, size_t size, int rank, uint64_t 
 
 std::vector<std::string> UsableTransports() {
   std::vector<std::string> names;
-  Config config;
+  // BRAID_TRANSPORT in the environment makes a transport that only runs when forced usable.
+  Config config = ParseConfig().value_or(Config{});
   for (const auto& entry : TransportRegistry()) {
     if (entry.probe(config).usable) names.push_back(entry.name);
   }

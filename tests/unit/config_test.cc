@@ -99,5 +99,23 @@ TEST(Config, HeartbeatAndCheckMode) {
   EXPECT_FALSE(Parse({{"BRAID_DEBUG", "INFO,LOUD"}}).ok());
 }
 
+// ofi (libfabric) transport variables.
+TEST(Config, ParsesOfiVariables) {
+  auto config = Parse({{"BRAID_OFI_PROVIDER", "efa"},
+                       {"BRAID_OFI_NICS", "rdmap16s27-rdm,rdmap32s27-rdm"},
+                       {"BRAID_OFI_STRICT", "on"},
+                       {"BRAID_OFI_MAX_SEGMENT", "64K"},
+                       {"BRAID_OFI_MIN_STRIPE", "1M"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->ofi_provider, "efa");
+  EXPECT_EQ(config->ofi_nics, "rdmap16s27-rdm,rdmap32s27-rdm");
+  EXPECT_TRUE(config->ofi_strict);
+  EXPECT_EQ(config->ofi_max_segment, 64u << 10);
+  EXPECT_EQ(config->ofi_min_stripe_bytes, 1u << 20);
+  auto tiny = Parse({{"BRAID_OFI_MAX_SEGMENT", "1K"}});
+  EXPECT_EQ(tiny.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(tiny.status().message()).find("BRAID_OFI_MAX_SEGMENT"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace braid

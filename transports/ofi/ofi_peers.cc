@@ -1,0 +1,173 @@
+// How peers of the ofi transport leave: the goodbye sent on a clean shutdown over the liveness
+// socket, what its end means with and without one, and how a failed peer's requests fail.
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "transports/ofi/ofi_internal.h"
+
+namespace braid::ofi {
+namespace {
+
+// Bound on flushing sends and saying goodbye: destroying a transport whose peer stopped
+// receiving must not hang.
+constexpr auto kGoodbyeBudget = std::chrono::milliseconds(250);
+
+}  // namespace
+
+void OfiTransport::SendGoodbyes() {
+  auto deadline = Deadline::After(kGoodbyeBudget);
+  auto sending = [&] {
+    if (!pending_.empty()) return true;
+    for (const Op* op : ops_) {
+      if (op->send && op->peer && op->peer->state == Peer::State::kOpen) return true;
+    }
+    return false;
+  };
+  // Sends the caller did not wait for still get out, so the goodbye follows them.
+  while (fatal_.ok() && sending() && !deadline.expired()) ProgressLocked();
+  uint32_t blame = fatal_rank_ >= 0 ? static_cast<uint32_t>(fatal_rank_) + 1 : 0;
+  for (auto& peer : peers_) {
+    if (peer->state == Peer::State::kFailed || !peer->socket) continue;
+    Goodbye goodbye{kGoodbyeMagic, blame, peer->next_send_seq};
+    [[maybe_unused]] ssize_t n =
+        ::send(peer->socket.get(), &goodbye, sizeof(goodbye), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+}
+
+void OfiTransport::OnSocketReadable(Peer& peer) {
+  while (peer.socket) {
+    char* into = reinterpret_cast<char*>(&peer.goodbye) + peer.goodbye_bytes;
+    size_t want = sizeof(Goodbye) - peer.goodbye_bytes;
+    char scratch[64];
+    bool after = want == 0;  // anything after the goodbye is ignored until the end.
+    ssize_t n = ::recv(peer.socket.get(), after ? scratch : into, after ? sizeof(scratch) : want, 0);
+    if (n > 0) {
+      if (after) continue;
+      peer.goodbye_bytes += static_cast<size_t>(n);
+      if (peer.goodbye_bytes == sizeof(Goodbye)) {
+        if (peer.goodbye.magic != kGoodbyeMagic) {
+          FailPeer(peer, PeerError(absl::StatusCode::kDataLoss, peer,
+                                   "sent garbage on its liveness socket", ""), true);
+          return;
+        }
+        OnGoodbye(peer);
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    int err = n < 0 ? errno : 0;
+    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+    peer.socket.reset();
+    if (peer.said_goodbye || peer.state == Peer::State::kFailed) return;
+    // No goodbye: the peer did not shut down, so its process is gone. Fatal at once, even with
+    // nothing outstanding, so the error names the rank that died.
+    std::string how = err == 0 ? std::string("closed its connection")
+                               : absl::StrCat("reset its connection (", std::strerror(err), ")");
+    FailPeer(peer, PeerDied(peer, how), /*fatal=*/true);
+    return;
+  }
+}
+
+void OfiTransport::OnGoodbye(Peer& peer) {
+  peer.said_goodbye = true;
+  if (peer.goodbye.blame != 0 && peer.state == Peer::State::kOpen) {
+    // The peer gave up because another rank failed: name the rank that failed first.
+    int failed = static_cast<int>(peer.goodbye.blame - 1);
+    std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
+    FailPeer(peer,
+             PeerError(absl::StatusCode::kUnavailable, peer,
+                       absl::StrCat("shut down because ", DescribeRank(failed, host),
+                                    " failed (it closed its connection without shutting down "
+                                    "or broke it: the process probably died)"),
+                       absl::StrCat("check rank ", failed, "'s log for a crash, an out-of-memory "
+                                    "kill or an exit that skipped destroying the communicator")),
+             /*fatal=*/true, failed);
+    return;
+  }
+  CloseIfDrained(peer);
+}
+
+void OfiTransport::CloseIfDrained(Peer& peer) {
+  if (peer.state != Peer::State::kOpen) return;
+  // Control messages travel apart from the goodbye: wait until all it sent have arrived.
+  if (peer.next_recv_seq < peer.goodbye.sent) return;
+  // Receives still posted can never complete. Sends already with the provider are left to it:
+  // the peer may have taken their data before leaving, and their completion is still on its
+  // way here (if not, the provider reports an error for them, see HandleError).
+  if (!peer.posted.empty()) {
+    FailPeer(peer,
+             PeerError(absl::StatusCode::kUnavailable, peer,
+                       "shut down (destroyed its communicator) while requests to or from it were "
+                       "outstanding",
+                       "make every rank issue the same operations before destroying its "
+                       "communicator"),
+             /*fatal=*/false);
+    return;
+  }
+  peer.state = Peer::State::kClosed;
+  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
+                         "shut down (it destroyed its communicator or exited)",
+                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  BRAID_LOG(kInfo, peer.error.message());
+}
+
+void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int blame) {
+  if (peer.state == Peer::State::kFailed) return;
+  if (fatal) {
+    BRAID_LOG(kWarn, status.message());
+    if (fatal_.ok()) {
+      fatal_ = status;
+      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+    }
+  } else {
+    BRAID_LOG(kInfo, status.message());
+  }
+  peer.state = Peer::State::kFailed;
+  peer.error = status;
+  for (auto& [tag, queue] : peer.posted) {
+    for (auto& request : queue) request->Finish(status, 0);
+  }
+  peer.posted.clear();
+  peer.arrived.clear();
+  // Operations still with the provider: cancel them (their completions free them) and fail
+  // their requests now; queued ones never reach the provider.
+  std::erase_if(pending_, [&](Op* op) {
+    if (op->peer != &peer) return false;
+    if (op->request) op->request->Finish(status, 0);
+    FreeOp(op);
+    return true;
+  });
+  for (Op* op : ops_) {
+    if (op->peer != &peer) continue;
+    if (op->request) op->request->Finish(status, 0);
+    op->request.reset();
+    if (!op->send) fi_cancel(&rails_[op->rail]->ep->fid, &op->ctx);
+  }
+}
+
+absl::Status OfiTransport::PeerError(absl::StatusCode code, const Peer& peer,
+                                     absl::string_view detail, absl::string_view remedy) const {
+  return MakeError(code,
+                   absl::StrCat("ofi transport (rank ", ctx_.rank, "): connection to ",
+                                DescribeRank(peer.rank, peer.host)),
+                   detail, remedy);
+}
+
+absl::Status OfiTransport::PeerDied(const Peer& peer, absl::string_view how) const {
+  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
+  return MakeError(absl::StatusCode::kUnavailable, absl::StrCat("ofi transport (rank ", ctx_.rank, ")"),
+                   absl::StrCat(DescribeRank(peer.rank, peer.host), " ", how,
+                                " without shutting down: the process probably died"),
+                   absl::StrCat("check rank ", peer.rank, "'s log", where,
+                                " for a crash, an out-of-memory kill or an exit that skipped "
+                                "destroying the communicator"));
+}
+
+}  // namespace braid::ofi

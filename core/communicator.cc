@@ -108,7 +108,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
   // ranks learn why instead of waiting for a timeout.
   absl::Status local = absl::OkStatus();
   Blob address;
-  auto entry = ChooseTransport(config);
+  auto entry = ChooseTransport(config, comm->hosts_);
   auto local_address = SelectLocalAddress(config.socket_ifname, id.root_host);
   if (!entry.ok()) {
     local = entry.status();

@@ -95,6 +95,10 @@ const std::vector<ConfigVariable>& ConfigTable() {
          else return false;
          return true;
        }},
+      {"BRAID_SHM_CMA", "1",
+       "shm transport: 1 lets receivers read large messages straight from the sender "
+       "(process_vm_readv, one copy); 0 copies them through the shared ring.",
+       [](absl::string_view v, Config& c) { return ParseBool(v, &c.shm_cma); }},
   };
   return table;
 }

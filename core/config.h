@@ -27,6 +27,7 @@ struct Config {
   size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
   bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: reserved (zero-copy sends).
   LogLevel log_level = LogLevel::kWarn;  // BRAID_DEBUG: WARN, INFO, TRACE.
+  bool shm_cma = true;                 // BRAID_SHM_CMA: large shm messages by reference.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

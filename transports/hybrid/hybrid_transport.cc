@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "core/unique_fd.h"
+#include "transports/shm/shm_transport.h"
 
 namespace braid {
 namespace {
@@ -86,6 +87,11 @@ class HybridTransport final : public Transport {
   absl::Status progress() override {
     absl::Status local = local_->progress();
     absl::Status network = network_->progress();
+    if (!network.ok() && local.ok() && !told_local_) {
+      // Our host's peers would otherwise see a clean goodbye and blame nobody (or us).
+      AbandonShmPeers(*local_, network);
+      told_local_ = true;
+    }
     return local.ok() ? network : local;
   }
 
@@ -107,6 +113,7 @@ class HybridTransport final : public Transport {
   UniqueFd epoll_fd_;
   std::unique_ptr<Transport> local_;
   std::unique_ptr<Transport> network_;
+  bool told_local_ = false;
 };
 
 }  // namespace

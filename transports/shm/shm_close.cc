@@ -41,13 +41,24 @@ void ShmTransport::SendGoodbyes() {
     pollfd pfd{epoll_fd_.get(), POLLIN, 0};
     poll(&pfd, 1, deadline.remaining_ms(5));
   }
+  // Leaving because of a failure: peers are told which, so their errors name its cause (and
+  // fail at once rather than waiting for messages that will never come).
+  const absl::Status& failure = !fatal_.ok() ? fatal_ : abandoned_;
+  std::string farewell(1, kGoodbyeByte);
+  if (!failure.ok()) {
+    std::string why(failure.message().substr(0, 2000));
+    uint32_t len = static_cast<uint32_t>(why.size());
+    farewell.assign(1, kAbandonByte);
+    farewell.append(reinterpret_cast<const char*>(&len), 4);
+    farewell += why;
+  }
   for (auto& peer : peers_) {
     // A peer still owed data (or whose reads of our buffers are unfinished) gets no goodbye:
-    // it must see that data was abandoned. After a fatal error nobody gets one, so peers fail
-    // too instead of waiting for messages that will never come.
-    if (!fatal_.ok() || peer->state != Peer::State::kOpen || owed(*peer) || !peer->socket) continue;
-    [[maybe_unused]] ssize_t n =
-        ::send(peer->socket.get(), &kGoodbyeByte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // it must see that data was abandoned.
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    if (failure.ok() && owed(*peer)) continue;
+    [[maybe_unused]] ssize_t n = ::send(peer->socket.get(), farewell.data(), farewell.size(),
+                                        MSG_DONTWAIT | MSG_NOSIGNAL);
   }
 }
 

@@ -34,6 +34,8 @@ namespace braid::shm {
 // Wake and goodbye bytes on a pair's socket.
 inline constexpr char kWakeByte = 'w';
 inline constexpr char kGoodbyeByte = 'g';
+// Followed by a 4-byte length and the text of the failure that makes this rank give up.
+inline constexpr char kAbandonByte = 'x';
 
 class ShmRequest final : public Request {
  public:
@@ -89,6 +91,7 @@ struct Peer {
   std::unordered_map<uint64_t, std::deque<ShmRequestPtr>> posted;   // receives by tag.
   std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;  // arrivals by tag.
   MessagePtr cur;  // the eager message whose segments are arriving.
+  std::string inbox;  // socket bytes not parsed yet.
   bool goodbye = false;
   enum class State { kOpen, kClosed, kFailed } state = State::kOpen;
   absl::Status error;  // why it is closed or failed.
@@ -108,6 +111,7 @@ class ShmTransport final : public Transport {
   absl::Status progress() override;
   int wait_fd() const override { return epoll_fd_.get(); }
   void prepare_to_sleep() override;
+  void Abandon(const absl::Status& why);
 
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag);
   absl::StatusOr<RequestPtr> Recv(Peer& peer, void* buf, size_t len, uint64_t tag);
@@ -117,6 +121,7 @@ class ShmTransport final : public Transport {
   absl::Status MapPeer(Peer& peer, int in_fd);
   void ProgressLocked();
   void DrainSocket(Peer& peer);
+  void ParseInbox(Peer& peer);
   void CheckSockets();
   // shm_data.cc
   void PumpSends(Peer& peer);
@@ -147,6 +152,7 @@ class ShmTransport final : public Transport {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;  // first communicator-fatal error; progress() returns it.
+  absl::Status abandoned_;  // another transport's failure (AbandonShmPeers).
   bool slept_ = false;  // prepare_to_sleep ran: the sockets may have news.
   uint32_t passes_ = 0; // progress passes, to look at the sockets now and then while busy.
 };

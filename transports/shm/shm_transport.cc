@@ -290,9 +290,9 @@ void ShmTransport::DrainSocket(Peer& peer) {
   while (true) {
     ssize_t n = recv(peer.socket.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
     if (n > 0) {
-      for (ssize_t i = 0; i < n; ++i) {
-        if (buffer[i] == kGoodbyeByte) peer.goodbye = true;
-      }
+      peer.inbox.append(buffer, static_cast<size_t>(n));
+      ParseInbox(peer);
+      if (peer.state == Peer::State::kFailed) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -300,6 +300,45 @@ void ShmTransport::DrainSocket(Peer& peer) {
     OnEndOfStream(peer);  // EOF, or a reset.
     return;
   }
+}
+
+void ShmTransport::ParseInbox(Peer& peer) {
+  size_t at = 0;
+  while (at < peer.inbox.size()) {
+    char kind = peer.inbox[at];
+    if (kind == kWakeByte) {
+      ++at;
+    } else if (kind == kGoodbyeByte) {
+      peer.goodbye = true;
+      ++at;
+    } else if (kind == kAbandonByte) {
+      uint32_t len = 0;
+      if (peer.inbox.size() - at < 5) break;
+      std::memcpy(&len, peer.inbox.data() + at + 1, 4);
+      if (peer.inbox.size() - at - 5 < len) break;
+      std::string why = peer.inbox.substr(at + 5, len);
+      peer.inbox.clear();
+      FailPeer(peer,
+               PeerError(absl::StatusCode::kUnavailable, peer,
+                         absl::StrCat("gave up because of a failure elsewhere: ", why), ""),
+               /*fatal=*/true);
+      return;
+    } else {
+      peer.inbox.clear();
+      FailPeer(peer,
+               PeerError(absl::StatusCode::kDataLoss, peer,
+                         absl::StrCat("unexpected byte ", static_cast<int>(kind), " on its socket"),
+                         "mixed Braid versions or a foreign process; restart the job"),
+               /*fatal=*/true);
+      return;
+    }
+  }
+  peer.inbox.erase(0, at);
+}
+
+void ShmTransport::Abandon(const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (abandoned_.ok()) abandoned_ = why;
 }
 
 void ShmTransport::prepare_to_sleep() {
@@ -333,4 +372,9 @@ void ShmTransport::prepare_to_sleep() {
 }
 
 }  // namespace shm
+
+void AbandonShmPeers(Transport& shm, const absl::Status& why) {
+  if (auto* transport = dynamic_cast<shm::ShmTransport*>(&shm)) transport->Abandon(why);
+}
+
 }  // namespace braid

@@ -13,4 +13,9 @@ namespace braid {
 ProbeResult ProbeShmTransport(const Config& config);
 absl::StatusOr<std::unique_ptr<Transport>> CreateShmTransport(const TransportContext& context);
 
+// For a composite holding `shm`: another transport of this rank failed for `why`. Instead of
+// a clean goodbye, shm peers are then told why this rank gives up, so their errors name the
+// rank that really failed rather than this one.
+void AbandonShmPeers(Transport& shm, const absl::Status& why);
+
 }  // namespace braid

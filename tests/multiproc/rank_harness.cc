@@ -25,8 +25,22 @@ void WriteAll(int fd, const std::string& text) {
 }
 
 [[noreturn]] void RunChild(int rank, int nranks, const braidUniqueId& id, const RankBody& body,
-                           const RankOptions& options, int report_fd) {
+                           const RankOptions& options, const PerRankOptions& per_rank,
+                           int report_fd) {
   for (const auto& [name, value] : options.env) setenv(name.c_str(), value.c_str(), 1);
+  if (per_rank.env) {
+    for (const auto& [name, value] : per_rank.env(rank)) setenv(name.c_str(), value.c_str(), 1);
+  }
+  // BRAID_TEST_RANKS_PER_HOST=k (set by CTest for a whole suite) groups ranks k per fake host.
+  if (const char* per_host = std::getenv("BRAID_TEST_RANKS_PER_HOST"); per_host && std::atoi(per_host) > 0) {
+    std::string name = "fakehost" + std::to_string(rank / std::atoi(per_host));
+    setenv("BRAID_HOSTNAME", name.c_str(), 1);
+  }
+  if (!per_rank.stderr_dir.empty()) {
+    std::string path = per_rank.stderr_dir + "/rank" + std::to_string(rank) + ".log";
+    if (!freopen(path.c_str(), "w", stderr)) std::_Exit(3);
+    setvbuf(stderr, nullptr, _IONBF, 0);
+  }
   std::string report;
   braidComm_t comm = nullptr;
   braidResult_t rc = braidCommInitRank(&comm, nranks, id, rank);
@@ -85,6 +99,11 @@ std::string ResultText(braidResult_t result) {
 }
 
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
+  return RunRanks(nranks, body, options, PerRankOptions());
+}
+
+std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options,
+                     const PerRankOptions& per_rank) {
   braidUniqueId id;
   RootProcess root;
   if (std::string error = StartRootProcess(&root, &id); !error.empty()) return error;
@@ -96,7 +115,7 @@ std::string RunRanks(int nranks, const RankBody& body, const RankOptions& option
     pid_t pid = fork();
     if (pid == 0) {
       close(pipe_fds[0]);
-      RunChild(rank, nranks, id, body, options, pipe_fds[1]);
+      RunChild(rank, nranks, id, body, options, per_rank, pipe_fds[1]);
     }
     close(pipe_fds[1]);
     pids.push_back(pid);

@@ -19,8 +19,17 @@ struct RankOptions {
   bool destroy = true;                      // braidCommDestroy at the end of the body.
 };
 
+// Node-aware tests: more variables for one rank (e.g. its BRAID_HOSTNAME), and a directory
+// where each rank's stderr goes (rank<N>.log) so a body can check what Braid logged.
+struct PerRankOptions {
+  std::function<std::map<std::string, std::string>(int rank)> env;
+  std::string stderr_dir;
+};
+
 // "" if every rank succeeded; otherwise each failing rank's report, one per line.
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options = {});
+std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options,
+                     const PerRankOptions& per_rank);
 
 // Shorthand for gtest: `EXPECT_EQ(RunRanks(...), "")` prints the per-rank reports on failure.
 std::string ResultText(braidResult_t result);

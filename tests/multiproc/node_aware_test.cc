@@ -100,6 +100,28 @@ TEST(NodeAware, OneHostChoosesSharedMemory) {
   std::filesystem::remove_all(per_rank.stderr_dir);
 }
 
+// Without process_vm_readv (BRAID_SHM_CMA=0, as when ptrace rules forbid it) large messages
+// are split across ring slots: exact results through that path too, unexpected ones included.
+TEST(NodeAware, SharedMemoryWithoutCmaCopiesThroughTheRing) {
+  RankOptions options;
+  options.env = {{"BRAID_SHM_CMA", "0"}, {"BRAID_TRANSPORT", "shm"}};
+  EXPECT_EQ(RunRanks(3, [](int rank, int n, braidComm_t comm) -> std::string {
+              for (braidDataType_t t : {braidInt8, braidBfloat16, braidFloat32, braidFloat64})
+                for (braidRedOp_t op : {braidSum, braidAvg, braidMax})
+                  for (size_t count : {32768, 65537, 1048583})
+                    if (auto e = AllReduceExact(rank, n, comm, t, op, count); !e.empty()) return e;
+              std::vector<float> mine(300007, static_cast<float>(rank)), all(mine.size() * n);
+              if (braidAllGather(mine.data(), all.data(), mine.size(), braidFloat32, comm) != braidSuccess) {
+                return "AllGather failed";
+              }
+              for (size_t i = 0; i < all.size(); ++i) {
+                if (all[i] != static_cast<float>(i / mine.size())) return "AllGather wrong at " + std::to_string(i);
+              }
+              return "";
+            }, options),
+            "");
+}
+
 TEST(NodeAware, ForcedSharedMemoryAcrossHostsIsAnError) {
   RankOptions options;
   options.timeout_seconds = 60;

@@ -89,10 +89,7 @@ absl::Status ShmTransport::PeerUnusable(const Peer& peer) const {
 bool ShmTransport::HasPending(const Peer& peer) const {
   if (!peer.sendq.empty() || !peer.awaiting_ack.empty()) return true;
   if (peer.cur && peer.cur->request) return true;
-  for (const auto& [tag, queue] : peer.posted) {
-    if (!queue.empty()) return true;
-  }
-  return false;
+  return !peer.posted.empty();
 }
 
 void ShmTransport::OnEndOfStream(Peer& peer) {
@@ -138,9 +135,7 @@ void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal) {
   auto fail = [&](const ShmRequestPtr& request) {
     if (request && !request->done()) request->Finish(status, 0);
   };
-  for (auto& [tag, queue] : peer.posted) {
-    for (auto& request : queue) fail(request);
-  }
+  for (auto& request : peer.posted) fail(request);
   peer.posted.clear();
   if (peer.cur) fail(peer.cur->request);
   peer.cur.reset();

@@ -56,7 +56,7 @@ absl::StatusOr<RequestPtr> ShmTransport::Recv(Peer& peer, void* buf, size_t len,
     return RequestPtr(request);
   }
   if (peer.state != Peer::State::kOpen) return PeerUnusable(peer);
-  peer.posted[tag].push_back(request);
+  peer.posted.push_back(request);
   return RequestPtr(request);
 }
 
@@ -147,6 +147,19 @@ void ShmTransport::HandleSlot(Peer& peer, SlotHeader* slot) {
   };
   switch (slot->kind) {
     case SlotKind::kEager: {
+      if (slot->offset == 0 && !peer.cur && slot->seg_len == slot->total_len &&
+          slot->seg_len <= kSlotPayload) {
+        // The common small case: the whole message in one slot and its receive posted. Copy
+        // straight into it, with no message bookkeeping.
+        ShmRequestPtr request = peer.TakePosted(slot->tag);
+        if (request && request->len != slot->total_len) {
+          peer.posted.insert(peer.posted.begin(), std::move(request));  // the slow path reports it.
+        } else if (request) {
+          if (slot->seg_len > 0) std::memcpy(request->buf, Ring::payload(slot), slot->seg_len);
+          request->Finish(absl::OkStatus(), request->len);
+          return;
+        }
+      }
       if (slot->offset == 0 && !peer.cur) {
         auto message = std::make_shared<Message>();
         message->tag = slot->tag;
@@ -201,11 +214,7 @@ void ShmTransport::HandleSlot(Peer& peer, SlotHeader* slot) {
 }
 
 void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
-  auto it = peer.posted.find(message->tag);
-  if (it != peer.posted.end()) {
-    ShmRequestPtr request = std::move(it->second.front());
-    it->second.pop_front();
-    if (it->second.empty()) peer.posted.erase(it);
+  if (ShmRequestPtr request = peer.TakePosted(message->tag)) {
     Match(peer, message, request);
     return;
   }

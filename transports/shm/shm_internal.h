@@ -88,7 +88,20 @@ struct Peer {
   std::deque<SendOp> sendq;
   std::unordered_map<uint64_t, ShmRequestPtr> awaiting_ack;  // by-reference sends, by id.
   uint64_t next_send_id = 1;
-  std::unordered_map<uint64_t, std::deque<ShmRequestPtr>> posted;   // receives by tag.
+  // Posted receives in posting order; the first with a tag is the one its next message
+  // matches. A short vector scanned linearly: no allocation per receive once it has grown,
+  // and collectives keep few receives posted per peer.
+  std::vector<ShmRequestPtr> posted;
+  // Removes and returns the first receive posted for `tag`, or null.
+  ShmRequestPtr TakePosted(uint64_t tag) {
+    for (auto it = posted.begin(); it != posted.end(); ++it) {
+      if ((*it)->tag != tag) continue;
+      ShmRequestPtr request = std::move(*it);
+      posted.erase(it);
+      return request;
+    }
+    return nullptr;
+  }
   std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;  // arrivals by tag.
   MessagePtr cur;  // the eager message whose segments are arriving.
   std::string inbox;  // socket bytes not parsed yet.

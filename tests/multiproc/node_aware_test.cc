@@ -80,7 +80,7 @@ TEST(NodeAware, SixRanksOnTwoHostsUseTheHierarchicalAllReduce) {
   EXPECT_EQ(RunMixed(6, [](int r) { return r < 3 ? "nodeA" : "nodeB"; }, 2), "");
 }
 
-TEST(NodeAware, FiveRanksOnThreeUnevenHosts) {
+TEST(NodeAware, ThreeUnevenHosts5ranks) {
   EXPECT_EQ(RunMixed(5, [](int r) { return r < 2 ? "nodeA" : r < 4 ? "nodeB" : "nodeC"; }, 3), "");
 }
 

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -49,8 +51,13 @@ bool UseHierarchicalAllReduce(const CollectiveContext& ctx) {
   if (ctx.hosts == nullptr || ctx.nranks < 3 || ctx.hosts->size() != static_cast<size_t>(ctx.nranks)) {
     return false;
   }
-  size_t hosts = RanksByHost(ctx).size();
-  return hosts > 1 && hosts < static_cast<size_t>(ctx.nranks);
+  // Runs on every AllReduce: the one-host case (the most common) costs one pass of compares.
+  const auto& hosts = *ctx.hosts;
+  if (std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; })) {
+    return false;
+  }
+  std::unordered_set<std::string_view> distinct(hosts.begin(), hosts.end());
+  return distinct.size() < hosts.size();
 }
 
 absl::Status HierarchicalAllReduce(const CollectiveContext& ctx, const void* send, void* recv,

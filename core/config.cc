@@ -131,7 +131,8 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_TCP_STREAMS=", c.tcp_streams,
                       " BRAID_TCP_MIN_STRIPE=", c.tcp_min_stripe_bytes,
                       " BRAID_TCP_SEND_ZC=", c.tcp_send_zc ? 1 : 0,
-                      " BRAID_DEBUG=", LogLevelName(c.log_level));
+                      " BRAID_DEBUG=", LogLevelName(c.log_level),
+                      " BRAID_SHM_CMA=", c.shm_cma ? 1 : 0);
 }
 
 }  // namespace braid

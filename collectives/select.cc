@@ -1,5 +1,6 @@
 // The selector: picks an algorithm per call from the message size and rank count.
 #include "collectives/collectives.h"
+#include "collectives/hierarchical.h"
 
 namespace braid {
 namespace {
@@ -12,6 +13,8 @@ constexpr size_t kRecursiveDoublingMaxBytes = 64 * 1024;
 
 absl::Status AllReduce(const CollectiveContext& ctx, const void* send, void* recv, size_t count,
                        DataType type, RedOp op) {
+  // Node-aware first: ranks sharing hosts, several hosts (collectives/hierarchical.h).
+  if (UseHierarchicalAllReduce(ctx)) return HierarchicalAllReduce(ctx, send, recv, count, type, op);
   if (count * DataTypeSize(type) <= kRecursiveDoublingMaxBytes) {
     return RecursiveDoublingAllReduce(ctx, send, recv, count, type, op);
   }

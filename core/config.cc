@@ -131,6 +131,10 @@ const std::vector<ConfigVariable>& ConfigTable() {
       {"BRAID_OFI_MIN_STRIPE", "256K",
        "ofi: messages larger than this are striped across the NICs shared with the peer.",
        [](absl::string_view v, Config& c) { return ParseBytes(v, &c.ofi_min_stripe_bytes); }},
+      {"BRAID_SHM_CMA", "1",
+       "shm transport: 1 lets receivers read large messages straight from the sender "
+       "(process_vm_readv, one copy); 0 copies them through the shared ring.",
+       [](absl::string_view v, Config& c) { return ParseBool(v, &c.shm_cma); }},
   };
   return table;
 }
@@ -168,7 +172,8 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_OFI_PROVIDER=", c.ofi_provider, " BRAID_OFI_NICS=", c.ofi_nics,
                       " BRAID_OFI_STRICT=", c.ofi_strict ? 1 : 0,
                       " BRAID_OFI_MAX_SEGMENT=", c.ofi_max_segment,
-                      " BRAID_OFI_MIN_STRIPE=", c.ofi_min_stripe_bytes);
+                      " BRAID_OFI_MIN_STRIPE=", c.ofi_min_stripe_bytes,
+                      " BRAID_SHM_CMA=", c.shm_cma ? 1 : 0);
 }
 
 }  // namespace braid

@@ -37,6 +37,7 @@ struct Config {
   bool ofi_strict = false;             // BRAID_OFI_STRICT: act as if EFA's mr_mode bits applied.
   size_t ofi_max_segment = 0;          // BRAID_OFI_MAX_SEGMENT: 0 = provider's max_msg_size.
   size_t ofi_min_stripe_bytes = 256 * 1024;  // BRAID_OFI_MIN_STRIPE: stripe over NICs above.
+  bool shm_cma = true;                 // BRAID_SHM_CMA: large shm messages by reference.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
   // ranks learn why instead of waiting for a timeout.
   absl::Status local = absl::OkStatus();
   Blob address;
-  auto entry = ChooseTransport(spec.config);
+  auto entry = ChooseTransport(spec.config, spec.hosts);
   if (!entry.ok()) {
     local = entry.status();
   } else if (!spec.local_address.ok()) {

@@ -200,7 +200,11 @@ struct TransportEntry {
 const std::vector<TransportEntry>& TransportRegistry();
 
 // Picks the transport: the forced one (BRAID_TRANSPORT, an error that says why if unusable) or
-// the usable one with the highest preference.
-absl::StatusOr<const TransportEntry*> ChooseTransport(const Config& config);
+// the usable one with the highest preference. `hosts` (each rank's host name, from bootstrap)
+// enables the host-local transports, which have a negative preference: "shm" when every rank
+// is on one host, "hybrid" (shm within hosts, the best network transport between them) when
+// some ranks share a host and others do not. Without `hosts` they are never picked.
+absl::StatusOr<const TransportEntry*> ChooseTransport(const Config& config,
+                                                      std::span<const std::string> hosts = {});
 
 }  // namespace braid

@@ -39,8 +39,22 @@ void WriteAll(int fd, const std::string& text) {
 }
 
 [[noreturn]] void RunChild(int rank, int nranks, const braidUniqueId& id, const RankBody& body,
-                           const RankOptions& options, int report_fd) {
+                           const RankOptions& options, const PerRankOptions& per_rank,
+                           int report_fd) {
   for (const auto& [name, value] : options.env) setenv(name.c_str(), value.c_str(), 1);
+  if (per_rank.env) {
+    for (const auto& [name, value] : per_rank.env(rank)) setenv(name.c_str(), value.c_str(), 1);
+  }
+  // BRAID_TEST_RANKS_PER_HOST=k (set by CTest for a whole suite) groups ranks k per fake host.
+  if (const char* per_host = std::getenv("BRAID_TEST_RANKS_PER_HOST"); per_host && std::atoi(per_host) > 0) {
+    std::string name = "fakehost" + std::to_string(rank / std::atoi(per_host));
+    setenv("BRAID_HOSTNAME", name.c_str(), 1);
+  }
+  if (!per_rank.stderr_dir.empty()) {
+    std::string path = per_rank.stderr_dir + "/rank" + std::to_string(rank) + ".log";
+    if (!freopen(path.c_str(), "w", stderr)) std::_Exit(3);
+    setvbuf(stderr, nullptr, _IONBF, 0);
+  }
   std::string report;
   braidComm_t comm = nullptr;
   braidResult_t rc = braidCommInitRank(&comm, nranks, id, rank);
@@ -123,12 +137,26 @@ std::string ResultText(braidResult_t result) {
   return std::string(braidGetErrorString(result)) + ": " + braidGetLastError();
 }
 
+std::string RunRanksImpl(int nranks, const RankBody& body, const RankOptions& options,
+                         const PerRankOptions& per_rank, const FaultPlan& plan);
+
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options) {
-  return RunRanksWithFault(nranks, body, options, FaultPlan{});
+  return RunRanksImpl(nranks, body, options, PerRankOptions(), FaultPlan{});
 }
 
 std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOptions& options,
                               const FaultPlan& plan) {
+  return RunRanksImpl(nranks, body, options, PerRankOptions(), plan);
+}
+
+std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options,
+                     const PerRankOptions& per_rank) {
+  return RunRanksImpl(nranks, body, options, per_rank, FaultPlan{});
+}
+
+// Both variants: per-rank settings and an optional fault injected mid-run.
+std::string RunRanksImpl(int nranks, const RankBody& body, const RankOptions& options,
+                         const PerRankOptions& per_rank, const FaultPlan& plan) {
   braidUniqueId id;
   RootProcess root;
   struct SharedPage {
@@ -153,7 +181,7 @@ std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOption
     pid_t pid = fork();
     if (pid == 0) {
       close(pipe_fds[0]);
-      RunChild(rank, nranks, id, body, options, pipe_fds[1]);
+      RunChild(rank, nranks, id, body, options, per_rank, pipe_fds[1]);
     }
     close(pipe_fds[1]);
     pids.push_back(pid);

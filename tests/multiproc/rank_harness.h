@@ -39,6 +39,13 @@ struct RankOptions {
   bool destroy = true;                      // braidCommDestroy at the end of the body.
 };
 
+// Node-aware tests: more variables for one rank (e.g. its BRAID_HOSTNAME), and a directory
+// where each rank's stderr goes (rank<N>.log) so a body can check what Braid logged.
+struct PerRankOptions {
+  std::function<std::map<std::string, std::string>(int rank)> env;
+  std::string stderr_dir;
+};
+
 // "" if every rank succeeded; otherwise each failing rank's report, one per line.
 std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options = {});
 // The same, injecting `fault` (see FaultPlan).
@@ -47,6 +54,8 @@ std::string RunRanksWithFault(int nranks, const RankBody& body, const RankOption
 
 // Pids of the live processes whose parent is `parent` (from /proc).
 std::vector<int> ChildPids(int parent);
+std::string RunRanks(int nranks, const RankBody& body, const RankOptions& options,
+                     const PerRankOptions& per_rank);
 
 // Shorthand for gtest: `EXPECT_EQ(RunRanks(...), "")` prints the per-rank reports on failure.
 std::string ResultText(braidResult_t result);

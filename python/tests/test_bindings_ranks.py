@@ -4,6 +4,8 @@ launch.py: the communicator comes from BRAID_TEST_UNIQUE_ID; a second one from t
 import array
 import os
 import sys
+import threading
+import time
 
 import numpy as np
 
@@ -110,23 +112,41 @@ def main():
     want_bits = np.array([nranks], np.float32).view(np.uint32)[0] >> 16
     check("bfloat16", bf, np.full(6, want_bits, np.uint16))
 
-    # Ranks disagreeing is a Braid error, raised with Braid's message on some rank; the
-    # communicator is unusable afterwards. (Only checked on 2+ ranks, at the end.)
-    comm.destroy()
-    try:
-        comm.barrier()
-        sys.exit(f"rank {rank}: barrier on a destroyed communicator did not raise")
-    except braid.BraidError as e:
-        assert e.code == int(braid.Result.INVALID_USAGE), e.code
-
     # The launcher-environment path: BRAID_RANK/BRAID_WORLD_SIZE/BRAID_ROOT over a root that rank
-    # 0 hosts on MASTER_PORT + 0 (free: the launcher only reserved it).
+    # 0 hosts on MASTER_PORT (free: the launcher only reserved it for torch's store).
     os.environ.update(BRAID_RANK=str(rank), BRAID_WORLD_SIZE=str(nranks),
                       BRAID_ROOT=f"127.0.0.1:{os.environ['MASTER_PORT']}")
     with braid.Comm.from_env() as env_comm:
         y = np.full(3, rank + 1, np.float32)
         env_comm.all_reduce(y)
         check("from_env all_reduce", y, np.full(3, nranks * (nranks + 1) / 2, np.float32))
+        # abort() from another thread ends a blocked collective that the other ranks never join
+        # (they wait in a barrier of the first communicator meanwhile); the blocked call must
+        # have released the GIL for the main thread to get to abort().
+        if rank == 0:
+            errors = []
+
+            def blocked():
+                try:
+                    env_comm.all_reduce(np.ones(3, np.float32))
+                except braid.BraidError as e:
+                    errors.append(e)
+            thread = threading.Thread(target=blocked)
+            thread.start()
+            time.sleep(0.2)
+            env_comm.abort()
+            thread.join()
+            # ABORTED if the collective was running, INVALID_USAGE if abort came first.
+            assert errors and errors[0].code in (int(braid.Result.ABORTED),
+                                                 int(braid.Result.INVALID_USAGE)), errors
+        comm.barrier()
+
+    comm.destroy()
+    try:
+        comm.barrier()
+        sys.exit(f"rank {rank}: barrier on a destroyed communicator did not raise")
+    except braid.BraidError as e:
+        assert e.code == int(braid.Result.INVALID_USAGE), e.code
     print(f"rank {rank}: bindings ok")
 
 

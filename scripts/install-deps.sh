@@ -7,6 +7,9 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
           iproute2 procps)
+# The Python package and the PyTorch backend (python/): pybind11 for /usr/bin/python3, numpy,
+# libtorch 1.13 (CPU) and torchrun.
+packages+=(python3-dev python3-numpy python3-pybind11 pybind11-dev python3-torch libtorch-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

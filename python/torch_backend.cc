@@ -42,8 +42,16 @@ class BraidWork;
 // they were started, so waiting in FIFO order never waits behind an unfinished later one.
 class Completer {
  public:
-  Completer() : thread_([this] { Loop(); }) {}
-  ~Completer() { Stop(); }
+  // The thread holds a reference, so the Completer outlives it even if the last other
+  // reference is dropped on the thread itself (by a future's callback).
+  static std::shared_ptr<Completer> Create() {
+    std::shared_ptr<Completer> completer(new Completer);
+    completer->thread_ = std::thread([self = completer] { self->Loop(); });
+    return completer;
+  }
+  ~Completer() {
+    if (thread_.joinable()) thread_.detach();  // only when destroyed by the thread itself.
+  }
   void Add(c10::intrusive_ptr<BraidWork> work);
   // Completes what is queued, then joins the thread. Later Adds complete inline.
   void Stop() {
@@ -53,10 +61,16 @@ class Completer {
       stopped_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    // A future's callback may destroy the group on this very thread.
+    if (std::this_thread::get_id() == thread_.get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
   }
 
  private:
+  Completer() = default;
   void Loop();
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -262,7 +276,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
  public:
   ProcessGroupBraid(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                     std::chrono::milliseconds timeout)
-      : ProcessGroup(rank, size), completer_(std::make_shared<Completer>()) {
+      : ProcessGroup(rank, size), completer_(Completer::Create()) {
     // Braid's rendezvous root runs in rank 0; its unique id travels through the c10d store
     // (torchrun's MASTER_PORT belongs to the store, so Braid must not bind it).
     const std::string key = "braid_unique_id";

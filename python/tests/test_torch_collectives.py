@@ -141,6 +141,13 @@ def main():
     x = torch.ones(3)
     dist.all_reduce(x, group=bg)
     check("all_reduce after errors", x, torch.full((3,), float(nranks)))
+    # The group's timeout is Braid's: an all_reduce the other ranks never join fails on rank 0
+    # with Braid's timeout error (the others wait in a gloo barrier meanwhile).
+    short = dist.new_group(backend="braid", timeout=datetime.timedelta(seconds=2))
+    if rank == 0:
+        expect_error("timeout", lambda: dist.all_reduce(torch.ones(4), group=short))
+    dist.barrier(group=gloo)
+    dist.destroy_process_group(short)
     dist.destroy_process_group(bg)
     dist.destroy_process_group()
     print(f"rank {rank}: torch collectives ok")

@@ -79,6 +79,12 @@ class Completer {
   std::thread thread_;
 };
 
+// The type of every future's value (DDP reads a list of tensors); built once.
+const c10::TypePtr& TensorListType() {
+  static const c10::TypePtr type = c10::ListType::create(c10::TensorType::get());
+  return type;
+}
+
 class BraidWork : public c10d::Work {
  public:
   BraidWork(int rank, OpType type, const char* name, std::vector<at::Tensor> outputs,
@@ -90,8 +96,7 @@ class BraidWork : public c10d::Work {
         keep_alive_(std::move(keep_alive)),
         on_success_(std::move(on_success)),
         completer_(std::move(completer)),
-        future_(c10::make_intrusive<at::ivalue::Future>(
-            c10::ListType::create(c10::TensorType::get()))) {}
+        future_(c10::make_intrusive<at::ivalue::Future>(TensorListType())) {}
 
   ~BraidWork() override {
     // The tensors must outlive Braid's use of them, and the request must be freed.

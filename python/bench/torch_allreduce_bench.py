@@ -47,7 +47,7 @@ def worker(args):
               f"{args.runs} runs; busbw = 2(n-1)/n * size / time")
         print(f"{'size (B)':>10} {'gloo (us)':>11} {'braid (us)':>11} {'gloo GB/s':>10} "
               f"{'braid GB/s':>10} {'gloo/braid':>10}")
-    for size in SIZES:
+    for size in args.sizes or SIZES:
         if size > args.max_bytes:
             break
         tensor = torch.ones(size // 4, dtype=torch.float32)
@@ -73,6 +73,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--iters", type=int, default=200, help="iterations per run at 8 B")
     parser.add_argument("--max-bytes", type=int, default=64 << 20)
+    parser.add_argument("--sizes", type=int, nargs="*", help="byte sizes instead of the sweep")
     args = parser.parse_args()
     if "RANK" in os.environ:
         worker(args)

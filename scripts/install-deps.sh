@@ -12,6 +12,9 @@ packages+=(openmpi-bin libopenmpi-dev util-linux)
 # libFuzzer targets (fuzz/) are built with clang and its runtime.
 packages+=(clang libclang-rt-14-dev)
 packages+=(libfabric-dev libfabric-bin)  # the ofi transport (AWS EFA) and its tests; fi_info.
+# The Python package and the PyTorch backend (python/): pybind11 for /usr/bin/python3, numpy,
+# libtorch 1.13 (CPU) and torchrun.
+packages+=(python3-dev python3-numpy python3-pybind11 pybind11-dev python3-torch libtorch-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

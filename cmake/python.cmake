@@ -1,0 +1,30 @@
+# Finds what the Python package needs: /usr/bin/python3 (the interpreter Debian's numpy and torch
+# are built for), pybind11 and, for the PyTorch backend, libtorch. Sanitized builds leave both off:
+# their runtimes cannot be loaded into an uninstrumented interpreter.
+if(NOT DEFINED Python_EXECUTABLE AND EXISTS /usr/bin/python3)
+  set(Python_EXECUTABLE /usr/bin/python3)
+endif()
+set(braid_python_default OFF)
+if(NOT BRAID_SANITIZE)
+  find_package(Python 3 COMPONENTS Interpreter Development.Module QUIET)
+  if(Python_FOUND)
+    set(PYBIND11_FINDPYTHON ON)
+    find_package(pybind11 CONFIG QUIET)
+    if(pybind11_FOUND)
+      set(braid_python_default ON)
+    endif()
+  endif()
+endif()
+option(BRAID_BUILD_PYTHON "Build the Python package (needs pybind11)" ${braid_python_default})
+
+set(braid_torch_default OFF)
+if(BRAID_BUILD_PYTHON)
+  find_package(Torch QUIET)
+  find_library(BRAID_TORCH_PYTHON_LIBRARY torch_python)
+  if(Torch_FOUND AND BRAID_TORCH_PYTHON_LIBRARY)
+    set(braid_torch_default ON)
+  endif()
+endif()
+option(BRAID_BUILD_TORCH "Build the PyTorch distributed backend (needs libtorch-dev)"
+       ${braid_torch_default})
+message(STATUS "Braid: Python package ${BRAID_BUILD_PYTHON}, PyTorch backend ${BRAID_BUILD_TORCH}")

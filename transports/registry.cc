@@ -3,9 +3,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/log.h"
 #include "core/status.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/transport.h"
+#ifdef BRAID_HAVE_VERBS
+#include "transports/verbs/verbs_transport.h"
+#endif
 
 namespace braid {
 
@@ -14,6 +18,9 @@ const std::vector<TransportEntry>& TransportRegistry() {
       // name, preference (higher wins), probe, create
       {"tcp", 10, &ProbeTcpTransport,
        [](const TransportContext& c) { return CreateTcpTransport(c); }},
+#ifdef BRAID_HAVE_VERBS
+      {"verbs", 30, &ProbeVerbsTransport, [](const TransportContext& c) { return CreateVerbsTransport(c); }},
+#endif
   };
   return registry;
 }
@@ -48,6 +55,16 @@ absl::StatusOr<const TransportEntry*> ChooseTransport(const Config& config) {
       continue;
     }
     if (best == nullptr || entry.preference > best->preference) best = &entry;
+  }
+  // BRAID_DEBUG=INFO: the choice, and why every other transport lost.
+  for (const TransportEntry& entry : registry) {
+    if (best != nullptr && &entry != best && entry.preference < best->preference) {
+      reasons.push_back(absl::StrCat(entry.name, ": usable but ", best->name, " is preferred"));
+    }
+  }
+  if (best != nullptr) {
+    BRAID_LOG(kInfo, "transport: chose ", best->name, " (highest preference usable); others: ",
+              reasons.empty() ? std::string("none") : absl::StrJoin(reasons, "; "));
   }
   if (best == nullptr) {
     return MakeError(absl::StatusCode::kFailedPrecondition, "choosing a transport",

@@ -79,6 +79,14 @@ class Communicator {
                                      int root);
   Body BarrierBody();
 
+  // braidCommRegister / braidCommDeregister: long-lived registrations with the transport.
+  absl::StatusOr<MemoryRegion*> RegisterMemory(void* buf, size_t size) {
+    return transport_->register_memory(buf, size);
+  }
+  absl::Status DeregisterMemory(MemoryRegion* region) {
+    return transport_->deregister_memory(region);
+  }
+
   // Thread-safe. In-flight and future operations fail with Cancelled promptly.
   void Abort();
   // The first error that broke the communicator (OK if none).

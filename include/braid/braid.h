@@ -110,6 +110,14 @@ braidResult_t braidTest(braidRequest_t request, int* done);
 /* Blocks until complete; frees the request; returns the operation's result. */
 braidResult_t braidWait(braidRequest_t request);
 
+/* ---- Memory registration (verbs transport) ----
+ * Registers a long-lived buffer with the communicator's transport once, like ncclCommRegister:
+ * operations on buffers inside it then skip per-operation registration (pinning) on RDMA
+ * transports. *handle receives an opaque registration to pass to braidCommDeregister before
+ * the memory is freed. On the tcp transport registration is bookkeeping only. */
+braidResult_t braidCommRegister(const braidComm_t comm, void* buff, size_t size, void** handle);
+braidResult_t braidCommDeregister(const braidComm_t comm, void* handle);
+
 #ifdef __cplusplus
 }
 #endif

@@ -120,6 +120,12 @@ class Communicator {
   }
   Status Barrier() { return Status(braidBarrier(comm_)); }
 
+  // Memory registration (verbs transport): see braidCommRegister.
+  Status Register(void* buffer, size_t size, void** handle) {
+    return Status(braidCommRegister(comm_, buffer, size, handle));
+  }
+  Status Deregister(void* handle) { return Status(braidCommDeregister(comm_, handle)); }
+
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}
   void reset() {

@@ -37,6 +37,23 @@ void VerbsTransport::Unregister(Registration& reg) {
   reg = Registration{};
 }
 
+absl::StatusOr<uint32_t> VerbsTransport::NewSendOp(Peer& peer, const VerbsRequestPtr& request,
+                                                   const void* buf, size_t len, uint64_t tag,
+                                                   const MemoryRegion* region, bool iwrite) {
+  BRAID_ASSIGN_OR_RETURN(Registration reg, Register(buf, len, region));
+  uint32_t id = next_op_++;
+  SendOp& op = sends_[id];
+  op.peer = &peer;
+  op.request = request;
+  op.buf = static_cast<const char*>(buf);
+  op.len = len;
+  op.tag = tag;
+  op.reg = reg;
+  op.iwrite = iwrite;
+  ++peer.ops;
+  return id;
+}
+
 absl::StatusOr<RequestPtr> VerbsTransport::Send(Peer& peer, const void* buf, size_t len,
                                                 uint64_t tag, const MemoryRegion* region) {
   std::lock_guard lock(mu_);
@@ -51,16 +68,7 @@ absl::StatusOr<RequestPtr> VerbsTransport::Send(Peer& peer, const void* buf, siz
     msg.payload = static_cast<const char*>(buf);
     msg.request = request;
   } else {
-    BRAID_ASSIGN_OR_RETURN(Registration reg, Register(buf, len, region));
-    uint32_t id = next_op_++;
-    SendOp& op = sends_[id];
-    op.peer = &peer;
-    op.request = request;
-    op.buf = static_cast<const char*>(buf);
-    op.len = len;
-    op.tag = tag;
-    op.reg = reg;
-    ++peer.ops;
+    BRAID_ASSIGN_OR_RETURN(uint32_t id, NewSendOp(peer, request, buf, len, tag, region, false));
     msg.header.type = MsgType::kRts;
     msg.header.id = id;
   }
@@ -119,18 +127,8 @@ absl::StatusOr<RequestPtr> VerbsTransport::Write(Peer& peer, const void* buf, si
     Enqueue(peer, std::move(msg));
     return request;
   }
-  BRAID_ASSIGN_OR_RETURN(Registration reg, Register(buf, len, region));
-  uint32_t id = next_op_++;
-  SendOp& op = sends_[id];
-  op.peer = &peer;
-  op.request = request;
-  op.buf = static_cast<const char*>(buf);
-  op.len = len;
-  op.tag = tag;
-  op.reg = reg;
-  op.iwrite = true;
-  ++peer.ops;
-  StartWrites(op, id, dst.address + offset, static_cast<uint32_t>(dst.remote_key));
+  BRAID_ASSIGN_OR_RETURN(uint32_t id, NewSendOp(peer, request, buf, len, tag, region, true));
+  StartWrites(sends_[id], id, dst.address + offset, static_cast<uint32_t>(dst.remote_key));
   return request;
 }
 

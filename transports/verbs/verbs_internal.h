@@ -210,6 +210,10 @@ class VerbsTransport final : public Transport {
   void PumpAll();
   bool PostControl(Peer& peer, OutMsg& msg);
   void PostSend(Peer& peer, int q, const ibv_send_wr& wr, const ibv_sge* sge);
+  // Registers the source and records a rendezvous send or iwrite; returns its id.
+  absl::StatusOr<uint32_t> NewSendOp(Peer& peer, const VerbsRequestPtr& request, const void* buf,
+                                     size_t len, uint64_t tag, const MemoryRegion* region,
+                                     bool iwrite);
   void StartWrites(SendOp& op, uint64_t id, uint64_t addr, uint32_t rkey);
   void MatchRts(Peer& peer, PostedRecv recv, uint64_t send_id, uint64_t length);
   absl::StatusOr<Registration> Register(const void* buf, size_t len, const MemoryRegion* region);

@@ -6,7 +6,10 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git liburing-dev libabsl-dev libgtest-dev libgmock-dev
-          iproute2 procps)
+          iproute2 procps
+          # verbs transport, and its soft-RoCE QEMU test (tests/rxe/run.sh)
+          libibverbs-dev librdmacm-dev rdma-core ibverbs-providers ibverbs-utils perftest
+          qemu-system-x86 busybox-static cpio kmod)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

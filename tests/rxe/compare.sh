@@ -21,24 +21,26 @@ gid=$(for f in /sys/class/infiniband/$dev/ports/1/gid_attrs/types/*; do
            grep -q "ffff:c612:0001" /sys/class/infiniband/$dev/ports/1/gids/$i; then echo "$i"; fi
       done | head -n 1)
 echo "rxe compare: $dev GID index $gid, $runs runs"
+[ -n "$gid" ] || { echo "no RoCE v2 GID for $addr" >&2; exit 1; }
 
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 perftest() {  # perftest TOOL ARGS...: server in the background, client against it.
   tool=$1
   shift
-  "$tool" -d $dev -x "$gid" -F "$@" > /tmp/perftest_server.txt 2>&1 &
+  timeout 300 "$tool" -d $dev -x "$gid" -F "$@" > /tmp/perftest_server.txt 2>&1 &
   server=$!
-  sleep 2
-  "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1
-  wait $server
+  sleep 3
+  timeout 300 "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1 || echo "$tool client failed" >&2
+  wait $server || true
 }
 
 : > /tmp/lat_ref; : > /tmp/bw_ref; : > /tmp/lat_braid; : > /tmp/bw_braid
 for run in $(seq "$runs"); do
   perftest ib_send_lat -s 2 -n "$lat_iters" | awk '$1 == 2 && NF >= 5 {print $5}' >> /tmp/lat_ref
   perftest ib_write_bw -s 1048576 -n "$bw_iters" | awk '$1 == 1048576 {print $4}' >> /tmp/bw_ref
+  # Busy-polling like perftest (spin 1 s before sleeping).
   out=$(BRAID_SOCKET_IFNAME=veth0 "$build/tests/rxe/verbs_bench" verbs 2 "$lat_iters" 1048576 \
-        "$bw_iters" 8)
+        "$bw_iters" 8 1000000)
   echo "$out" | awk '/braid_lat_typical_us/ {print $2}' >> /tmp/lat_braid
   echo "$out" | awk '/braid_bw_MBps/ {print $2}' >> /tmp/bw_braid
   echo "run $run: ib_send_lat $(tail -n 1 /tmp/lat_ref) us, braid $(tail -n 1 /tmp/lat_braid) us;" \

@@ -26,8 +26,9 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 ||
   skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v busybox >/dev/null 2>&1 || die "busybox not found (apt-get install busybox-static)"
 busybox_bin=$(command -v busybox)
-file -L "$busybox_bin" 2>/dev/null | grep -q "statically linked" ||
-  die "$busybox_bin is not static (apt-get install busybox-static)"
+if ldd "$busybox_bin" >/dev/null 2>&1; then
+  die "$busybox_bin is dynamically linked; the initramfs needs busybox-static"
+fi
 command -v cpio >/dev/null 2>&1 || die "cpio not found (apt-get install cpio)"
 command -v depmod >/dev/null 2>&1 || die "depmod not found (apt-get install kmod)"
 

@@ -6,7 +6,7 @@
 //              WINDOW in flight (ib_write_bw keeps a queue of writes in flight too); MB/s as
 //              perftest counts it (2^20 bytes).
 // Usage: verbs_bench [transport=verbs] [lat_size=2] [lat_iters=1000] [bw_size=1048576]
-//                    [bw_iters=50] [window=8]
+//                    [bw_iters=50] [window=8] [spin_us=50]
 #include <poll.h>
 
 #include <algorithm>
@@ -27,10 +27,13 @@ namespace {
 size_t g_lat_size = 2, g_bw_size = 1 << 20;
 int g_lat_iters = 1000, g_bw_iters = 50, g_window = 8;
 
-// Waits like the progress engine: spins 50 us on progress(), then sleeps on wait_fd.
+// Waits like the progress engine: spins g_spin on progress(), then sleeps on wait_fd. perftest
+// busy-polls, so compare.sh passes a long spin for a like-for-like latency.
+std::chrono::microseconds g_spin{50};
+
 absl::Status WaitFor(ChildEnv& env, const RequestPtr& request) {
   auto deadline = Deadline::After(std::chrono::seconds(120));
-  auto spin_until = Clock::now() + std::chrono::microseconds(50);
+  auto spin_until = Clock::now() + g_spin;
   while (!request->done()) {
     BRAID_RETURN_IF_ERROR(env.transport->progress());
     if (request->done()) break;
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   if (argc > 4) g_bw_size = std::strtoull(argv[4], nullptr, 10);
   if (argc > 5) g_bw_iters = std::atoi(argv[5]);
   if (argc > 6) g_window = std::max(1, std::atoi(argv[6]));
+  if (argc > 7) g_spin = std::chrono::microseconds(std::atoll(argv[7]));
   auto outcomes = RunRanks(transport, 2, [](ChildEnv& env) -> absl::Status {
     BRAID_RETURN_IF_ERROR(Latency(env));
     return Bandwidth(env);

@@ -194,7 +194,8 @@ absl::StatusOr<PortChoice> ChoosePort(const Config& config, const std::string& l
         }
         choice.gid_index = *gid;
       }
-      if (ibv_query_gid(ctx, static_cast<uint8_t>(port), choice.gid_index, &choice.gid) != 0) {
+      if (ibv_query_gid(ctx, static_cast<uint8_t>(port), choice.gid_index, &choice.gid) != 0 ||
+          (choice.ethernet && IsZero(choice.gid.raw))) {
         ibv_close_device(ctx);
         return MakeError(absl::StatusCode::kNotFound,
                          absl::StrCat("reading GID ", choice.gid_index, " of ", name, ":", port),

@@ -29,8 +29,14 @@ perftest() {  # perftest TOOL ARGS...: server in the background, client against 
   shift
   timeout 300 "$tool" -d $dev -x "$gid" -F "$@" > /tmp/perftest_server.txt 2>&1 &
   server=$!
-  sleep 3
-  timeout 300 "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1 || echo "$tool client failed" >&2
+  # Under TCG the server may take seconds to listen: the client retries until it connects.
+  for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+    sleep 2
+    if out=$(timeout 240 "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1); then
+      echo "$out"
+      break
+    fi
+  done
   wait $server || true
 }
 

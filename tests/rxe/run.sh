@@ -142,7 +142,7 @@ wait "$tail_pid" 2>/dev/null || true
 
 status=$(tr -d '\r' < "$log" | sed -n 's/^BRAID-RXE-STATUS \([0-9]*\)$/\1/p' | tail -n 1)
 if [ -z "$status" ]; then
-  if ! tr -d '\r' < "$log" | grep -q '^BRAID-RXE-BOOTED$'; then
+  if ! tr -d '\r' < "$log" | grep -q 'BRAID-RXE-BOOTED'; then
     echo "rxe: the guest never reached its init (qemu exit $qemu_status); console:" >&2
     tail -n 40 "$log" >&2
     if grep -qiE "could not (access|initialize)|failed to initialize|not supported" "$log"; then

@@ -571,4 +571,25 @@ BRAID_API braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, in
   *count = static_cast<int>(failed.size());
   for (int i = 0; i < capacity && i < *count; ++i) ranks[i] = failed[static_cast<size_t>(i)];
   return braidSuccess;
+// ---- Memory registration (verbs transport) ----
+
+BRAID_API braidResult_t braidCommRegister(const braidComm_t comm, void* buff, size_t size,
+                                          void** handle) {
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  if (handle == nullptr) return Fail(absl::InvalidArgumentError("handle is NULL"));
+  if (buff == nullptr || size == 0) {
+    return Fail(absl::InvalidArgumentError("braidCommRegister needs a non-NULL buffer and size > 0"));
+  }
+  auto region = (*live)->RegisterMemory(buff, size);
+  if (!region.ok()) return Fail(region.status());
+  *handle = *region;
+  return braidSuccess;
+}
+
+BRAID_API braidResult_t braidCommDeregister(const braidComm_t comm, void* handle) {
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  if (handle == nullptr) return Fail(absl::InvalidArgumentError("handle is NULL"));
+  return Fail((*live)->DeregisterMemory(static_cast<braid::MemoryRegion*>(handle)));
 }

@@ -104,6 +104,13 @@ class Communicator {
                                                DataType t, int peer);
   // The body running a batch of transfers (self transfers must pair up inside it).
   absl::StatusOr<Body> PointToPointBody(std::vector<PeerTransfer> batch);
+  // braidCommRegister / braidCommDeregister: long-lived registrations with the transport.
+  absl::StatusOr<MemoryRegion*> RegisterMemory(void* buf, size_t size) {
+    return transport_->register_memory(buf, size);
+  }
+  absl::Status DeregisterMemory(MemoryRegion* region) {
+    return transport_->deregister_memory(region);
+  }
 
   // Thread-safe. In-flight and future operations fail with Cancelled promptly.
   void Abort();

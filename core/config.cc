@@ -86,6 +86,42 @@ const std::vector<ConfigVariable>& ConfigTable() {
       {"BRAID_TCP_SEND_ZC", "0",
        "Reserved for io_uring zero-copy sends; accepted but not implemented yet (sends copy).",
        [](absl::string_view v, Config& c) { return ParseBool(v, &c.tcp_send_zc); }},
+      // Verbs transport (InfiniBand / RoCE).
+      {"BRAID_IB_HCA", "(first active port)",
+       "RDMA devices/ports: names or prefixes with optional :port, ^ to exclude, = for exact.",
+       [](absl::string_view v, Config& c) { c.ib_hca = std::string(v); return true; }},
+      {"BRAID_IB_GID_INDEX", "(RoCEv2 IPv4 GID)",
+       "GID table index for RoCE; unset picks a RoCE v2 GID of the data-path address (sysfs).",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_gid_index) && c.ib_gid_index >= 0;
+       }},
+      {"BRAID_IB_TC", "0", "Traffic class of RoCE packets (DSCP << 2), e.g. 106 for DSCP 26.",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_tc) && c.ib_tc >= 0 && c.ib_tc <= 255;
+       }},
+      {"BRAID_IB_SL", "0", "InfiniBand service level (0-15).",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_sl) && c.ib_sl >= 0 && c.ib_sl <= 15;
+       }},
+      {"BRAID_IB_TIMEOUT", "18",
+       "Verbs ACK timeout exponent (4.096 us * 2^value, 1-31) before a retransmission.",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_timeout) && c.ib_timeout >= 1 && c.ib_timeout <= 31;
+       }},
+      {"BRAID_IB_RETRY_CNT", "7", "Verbs retransmissions (0-7) before a peer is unreachable.",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_retry_cnt) && c.ib_retry_cnt >= 0 && c.ib_retry_cnt <= 7;
+       }},
+      {"BRAID_IB_QPS_PER_CONNECTION", "1",
+       "Queue pairs per peer (1-16); large RDMA writes are striped across them.",
+       [](absl::string_view v, Config& c) {
+         return absl::SimpleAtoi(v, &c.ib_qps_per_connection) && c.ib_qps_per_connection >= 1 &&
+                c.ib_qps_per_connection <= 16;
+       }},
+      {"BRAID_IB_REG_CACHE", "0",
+       "Bytes of implicit registrations of user buffers kept for reuse (K/M/G); 0 registers per "
+       "operation. Only safe if the application never frees and reuses those buffers.",
+       [](absl::string_view v, Config& c) { return ParseBytes(v, &c.ib_reg_cache_bytes); }},
       {"BRAID_DEBUG", "WARN",
        "Log level: WARN, INFO (configuration and choices), TRACE (every collective call); "
        "add CHECK (e.g. INFO,CHECK) for an agreement round that compares every rank's call "
@@ -173,7 +209,12 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_OFI_STRICT=", c.ofi_strict ? 1 : 0,
                       " BRAID_OFI_MAX_SEGMENT=", c.ofi_max_segment,
                       " BRAID_OFI_MIN_STRIPE=", c.ofi_min_stripe_bytes,
-                      " BRAID_SHM_CMA=", c.shm_cma ? 1 : 0);
+                      " BRAID_SHM_CMA=", c.shm_cma ? 1 : 0,
+                      " BRAID_IB_HCA=", c.ib_hca, " BRAID_IB_GID_INDEX=", c.ib_gid_index,
+                      " BRAID_IB_TC=", c.ib_tc, " BRAID_IB_SL=", c.ib_sl,
+                      " BRAID_IB_TIMEOUT=", c.ib_timeout, " BRAID_IB_RETRY_CNT=", c.ib_retry_cnt,
+                      " BRAID_IB_QPS_PER_CONNECTION=", c.ib_qps_per_connection,
+                      " BRAID_IB_REG_CACHE=", c.ib_reg_cache_bytes);
 }
 
 }  // namespace braid

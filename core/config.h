@@ -38,6 +38,15 @@ struct Config {
   size_t ofi_max_segment = 0;          // BRAID_OFI_MAX_SEGMENT: 0 = provider's max_msg_size.
   size_t ofi_min_stripe_bytes = 256 * 1024;  // BRAID_OFI_MIN_STRIPE: stripe over NICs above.
   bool shm_cma = true;                 // BRAID_SHM_CMA: large shm messages by reference.
+  // Verbs transport (InfiniBand / RoCE), see docs/transports.md.
+  std::string ib_hca;                  // BRAID_IB_HCA: NCCL_IB_HCA syntax; "" = first active.
+  int ib_gid_index = -1;               // BRAID_IB_GID_INDEX: -1 = RoCEv2 GID chosen from sysfs.
+  int ib_tc = 0;                       // BRAID_IB_TC: traffic class (RoCE DSCP << 2).
+  int ib_sl = 0;                       // BRAID_IB_SL: service level.
+  int ib_timeout = 18;                 // BRAID_IB_TIMEOUT: ACK timeout, 4.096 us * 2^value.
+  int ib_retry_cnt = 7;                // BRAID_IB_RETRY_CNT: retransmissions before failing.
+  int ib_qps_per_connection = 1;       // BRAID_IB_QPS_PER_CONNECTION: large writes stripe.
+  size_t ib_reg_cache_bytes = 0;       // BRAID_IB_REG_CACHE: keep implicit registrations.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

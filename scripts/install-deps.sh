@@ -15,6 +15,9 @@ packages+=(libfabric-dev libfabric-bin)  # the ofi transport (AWS EFA) and its t
 # The Python package and the PyTorch backend (python/): pybind11 for /usr/bin/python3, numpy,
 # libtorch 1.13 (CPU) and torchrun.
 packages+=(python3-dev python3-numpy python3-pybind11 pybind11-dev python3-torch libtorch-dev)
+# verbs transport, and its soft-RoCE QEMU test (tests/rxe/run.sh)
+packages+=(libibverbs-dev librdmacm-dev rdma-core ibverbs-providers ibverbs-utils perftest
+           qemu-system-x86 busybox-static cpio kmod)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(openmpi-bin libopenmpi-dev python3)
 fi

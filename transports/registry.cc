@@ -12,6 +12,9 @@
 #include "transports/shm/shm_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/transport.h"
+#ifdef BRAID_HAVE_VERBS
+#include "transports/verbs/verbs_transport.h"
+#endif
 
 namespace braid {
 namespace {
@@ -27,6 +30,13 @@ const TransportEntry* BestNetworkTransport(const Config& config, std::vector<std
       continue;
     }
     if (best == nullptr || entry.preference > best->preference) best = &entry;
+  }
+  // For BRAID_DEBUG=INFO: why every usable transport but the best lost.
+  for (const TransportEntry& entry : TransportRegistry()) {
+    if (reasons && best && entry.preference >= 0 && &entry != best &&
+        entry.probe(config).usable) {
+      reasons->push_back(absl::StrCat(entry.name, ": usable but ", best->name, " is preferred"));
+    }
   }
   return best;
 }
@@ -67,6 +77,9 @@ const std::vector<TransportEntry>& TransportRegistry() {
       {"ofi", 20, &ProbeOfiTransport, &CreateOfiTransport},
       {"shm", -1, &ProbeShmTransport, &CreateShmTransport},
       {"hybrid", -1, &ProbeHybridTransport, &CreateHybrid},
+#ifdef BRAID_HAVE_VERBS
+      {"verbs", 30, &ProbeVerbsTransport, [](const TransportContext& c) { return CreateVerbsTransport(c); }},
+#endif
   };
   return registry;
 }
@@ -138,7 +151,8 @@ absl::StatusOr<const TransportEntry*> ChooseTransport(const Config& config,
             hosts.empty() ? "host layout unknown"
                           : absl::StrCat("every rank is on its own host (", per_host.size(),
                                          " hosts)"),
-            ", best usable network transport");
+            ", best usable network transport; others: ",
+            reasons.empty() ? std::string("none") : absl::StrJoin(reasons, "; "));
   return network;
 }
 

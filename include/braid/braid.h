@@ -191,6 +191,13 @@ braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm);
  * peer as the first failure), in the order seen. Writes up to capacity ranks; *count gets the
  * total. */
 braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, int capacity, int* count);
+/* ---- Memory registration (verbs transport) ----
+ * Registers a long-lived buffer with the communicator's transport once, like ncclCommRegister:
+ * operations on buffers inside it then skip per-operation registration (pinning) on RDMA
+ * transports. *handle receives an opaque registration to pass to braidCommDeregister before
+ * the memory is freed. On the tcp transport registration is bookkeeping only. */
+braidResult_t braidCommRegister(const braidComm_t comm, void* buff, size_t size, void** handle);
+braidResult_t braidCommDeregister(const braidComm_t comm, void* handle);
 
 #ifdef __cplusplus
 }

@@ -198,6 +198,11 @@ class Communicator {
     ranks.resize(static_cast<size_t>(count));
     return ranks;
   }
+  // Memory registration (verbs transport): see braidCommRegister.
+  Status Register(void* buffer, size_t size, void** handle) {
+    return Status(braidCommRegister(comm_, buffer, size, handle));
+  }
+  Status Deregister(void* handle) { return Status(braidCommDeregister(comm_, handle)); }
 
  private:
   explicit Communicator(braidComm_t comm) : comm_(comm) {}

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Braid's verbs point-to-point latency and bandwidth against perftest in the same soft-RoCE
+# guest, as ratios (medians of RUNS runs each). Run it through the guest:
+#   tests/rxe/run.sh tests/rxe/compare.sh [BUILD_DIR]
+# Latency: ib_send_lat -s 2 t_typical vs Braid's typical one-way 2-byte ping-pong time.
+# Bandwidth: ib_write_bw -s 1 MiB BW average vs Braid streaming 1 MiB sends from registered
+# memory (rendezvous RDMA writes), both in MB/s (2^20 bytes).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build}
+runs=${BRAID_RXE_RUNS:-3}
+lat_iters=${BRAID_RXE_LAT_ITERS:-1000}
+bw_iters=${BRAID_RXE_BW_ITERS:-50}
+dev=rxe0
+addr=198.18.0.1
+# perftest needs the GID index: the RoCE v2 entry holding ::ffff:198.18.0.1 (what Braid finds
+# by itself).
+# (The table has hundreds of entries: one grep over all of them, not a process per entry.)
+ports=/sys/class/infiniband/$dev/ports/1
+gid=$(for f in $(grep -l "ffff:c612:0001" $ports/gids/* 2>/dev/null); do
+        i=${f##*/}
+        grep -q "v2" $ports/gid_attrs/types/$i 2>/dev/null && echo "$i"
+      done | head -n 1)
+echo "rxe compare: $dev GID index $gid, $runs runs"
+[ -n "$gid" ] || { echo "no RoCE v2 GID for $addr" >&2; exit 1; }
+
+median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+perftest() {  # perftest TOOL ARGS...: server in the background, client against it.
+  tool=$1
+  shift
+  timeout 300 "$tool" -d $dev -x "$gid" -F "$@" > /tmp/perftest_server.txt 2>&1 &
+  server=$!
+  # Under TCG the server may take seconds to listen: the client retries until it connects.
+  for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+    sleep 2
+    if out=$(timeout 240 "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1); then
+      echo "$out"
+      break
+    fi
+  done
+  wait $server || true
+}
+
+: > /tmp/lat_ref; : > /tmp/bw_ref; : > /tmp/lat_braid; : > /tmp/bw_braid
+for run in $(seq "$runs"); do
+  perftest ib_send_lat -s 2 -n "$lat_iters" | awk '$1 == 2 && NF >= 5 {print $5}' >> /tmp/lat_ref
+  perftest ib_write_bw -s 1048576 -n "$bw_iters" | awk '$1 == 1048576 {print $4}' >> /tmp/bw_ref
+  # Busy-polling like perftest (spin 1 s before sleeping).
+  out=$(BRAID_SOCKET_IFNAME=veth0 "$build/tests/rxe/verbs_bench" verbs 2 "$lat_iters" 1048576 \
+        "$bw_iters" 8 1000000)
+  echo "$out" | awk '/braid_lat_typical_us/ {print $2}' >> /tmp/lat_braid
+  echo "$out" | awk '/braid_bw_MBps/ {print $2}' >> /tmp/bw_braid
+  echo "run $run: ib_send_lat $(tail -n 1 /tmp/lat_ref) us, braid $(tail -n 1 /tmp/lat_braid) us;" \
+       "ib_write_bw $(tail -n 1 /tmp/bw_ref) MB/s, braid $(tail -n 1 /tmp/bw_braid) MB/s"
+done
+lat_ref=$(median < /tmp/lat_ref); lat_braid=$(median < /tmp/lat_braid)
+bw_ref=$(median < /tmp/bw_ref); bw_braid=$(median < /tmp/bw_braid)
+echo "median 2 B latency: ib_send_lat $lat_ref us, braid verbs $lat_braid us," \
+     "ratio $(awk "BEGIN {printf \"%.2f\", $lat_braid / $lat_ref}") (target <= 1.5)"
+echo "median 1 MiB bandwidth: ib_write_bw $bw_ref MB/s, braid verbs $bw_braid MB/s," \
+     "ratio $(awk "BEGIN {printf \"%.2f\", $bw_braid / $bw_ref}") (target >= 0.90)"

@@ -1,0 +1,135 @@
+// Point-to-point benchmark of a Braid transport shaped like perftest, so tests/rxe/compare.sh
+// can report ratios against ib_send_lat and ib_write_bw measured in the same guest:
+//   latency:   ping-pong of SIZE-byte messages, typical (median) one-way time = RTT / 2, like
+//              ib_send_lat's t_typical;
+//   bandwidth: rank 0 streams ITERS messages of BW_SIZE bytes from registered memory with
+//              WINDOW in flight (ib_write_bw keeps a queue of writes in flight too); MB/s as
+//              perftest counts it (2^20 bytes).
+// Usage: verbs_bench [transport=verbs] [lat_size=2] [lat_iters=1000] [bw_size=1048576]
+//                    [bw_iters=50] [window=8] [spin_us=50]
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "tests/conformance/harness.h"
+
+using namespace braid;
+using namespace braid::conformance;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+size_t g_lat_size = 2, g_bw_size = 1 << 20;
+int g_lat_iters = 1000, g_bw_iters = 50, g_window = 8;
+
+// Waits like the progress engine: spins g_spin on progress(), then sleeps on wait_fd. perftest
+// busy-polls, so compare.sh passes a long spin for a like-for-like latency.
+std::chrono::microseconds g_spin{50};
+
+absl::Status WaitFor(ChildEnv& env, const RequestPtr& request) {
+  auto deadline = Deadline::After(std::chrono::seconds(120));
+  auto spin_until = Clock::now() + g_spin;
+  while (!request->done()) {
+    BRAID_RETURN_IF_ERROR(env.transport->progress());
+    if (request->done()) break;
+    if (deadline.expired()) return absl::DeadlineExceededError("bench stuck");
+    if (Clock::now() > spin_until) {
+      env.transport->prepare_to_sleep();
+      pollfd pfd{env.transport->wait_fd(), POLLIN, 0};
+      poll(&pfd, 1, 100);
+    }
+  }
+  return request->status();
+}
+
+absl::Status Latency(ChildEnv& env) {
+  const int me = env.context.rank, peer = 1 - me;
+  std::vector<char> out(std::max<size_t>(g_lat_size, 1), 1), in(std::max<size_t>(g_lat_size, 1));
+  std::vector<double> trips;
+  for (int i = -10; i < g_lat_iters; ++i) {
+    auto start = Clock::now();
+    if (me == 0) {
+      BRAID_ASSIGN_OR_RETURN(auto r, env.to(peer).irecv(in.data(), g_lat_size, 1));
+      BRAID_ASSIGN_OR_RETURN(auto s, env.to(peer).isend(out.data(), g_lat_size, 0));
+      BRAID_RETURN_IF_ERROR(WaitFor(env, r));
+      BRAID_RETURN_IF_ERROR(WaitFor(env, s));
+    } else {
+      BRAID_ASSIGN_OR_RETURN(auto r, env.to(peer).irecv(in.data(), g_lat_size, 0));
+      BRAID_RETURN_IF_ERROR(WaitFor(env, r));
+      BRAID_ASSIGN_OR_RETURN(auto s, env.to(peer).isend(out.data(), g_lat_size, 1));
+      BRAID_RETURN_IF_ERROR(WaitFor(env, s));
+    }
+    if (i >= 0) trips.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  if (me == 0) {
+    std::sort(trips.begin(), trips.end());
+    std::printf("braid_lat_typical_us %.2f\n", trips[trips.size() / 2] / 2 * 1e6);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Bandwidth(ChildEnv& env) {
+  const int me = env.context.rank, peer = 1 - me;
+  std::vector<char> buffer(g_bw_size * g_window, static_cast<char>(me + 1));
+  BRAID_ASSIGN_OR_RETURN(MemoryRegion * region,
+                         env.transport->register_memory(buffer.data(), buffer.size()));
+  std::vector<RequestPtr> inflight(g_window);
+  char go = 0;
+  // Both sides ready before the clock starts.
+  if (me == 1) {
+    BRAID_ASSIGN_OR_RETURN(auto s, env.to(peer).isend(&go, 1, 7));
+    BRAID_RETURN_IF_ERROR(WaitFor(env, s));
+  } else {
+    BRAID_ASSIGN_OR_RETURN(auto r, env.to(peer).irecv(&go, 1, 7));
+    BRAID_RETURN_IF_ERROR(WaitFor(env, r));
+  }
+  auto start = Clock::now();
+  for (int i = 0; i < g_bw_iters + g_window; ++i) {
+    int slot = i % g_window;
+    if (inflight[slot]) BRAID_RETURN_IF_ERROR(WaitFor(env, inflight[slot]));
+    inflight[slot].reset();
+    if (i >= g_bw_iters) continue;
+    char* data = buffer.data() + slot * g_bw_size;
+    uint64_t tag = 100 + static_cast<uint64_t>(i);
+    if (me == 0) {
+      BRAID_ASSIGN_OR_RETURN(inflight[slot], env.to(peer).isend(data, g_bw_size, tag, region));
+    } else {
+      BRAID_ASSIGN_OR_RETURN(inflight[slot], env.to(peer).irecv(data, g_bw_size, tag, region));
+    }
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (me == 1) {
+    std::printf("braid_bw_MBps %.2f\n", g_bw_size * double(g_bw_iters) / seconds / (1 << 20));
+  }
+  std::fflush(stdout);
+  return env.transport->deregister_memory(region);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string transport = argc > 1 ? argv[1] : "verbs";
+  if (argc > 2) g_lat_size = std::strtoull(argv[2], nullptr, 10);
+  if (argc > 3) g_lat_iters = std::atoi(argv[3]);
+  if (argc > 4) g_bw_size = std::strtoull(argv[4], nullptr, 10);
+  if (argc > 5) g_bw_iters = std::atoi(argv[5]);
+  if (argc > 6) g_window = std::max(1, std::atoi(argv[6]));
+  if (argc > 7) g_spin = std::chrono::microseconds(std::atoll(argv[7]));
+  auto outcomes = RunRanks(transport, 2, [](ChildEnv& env) -> absl::Status {
+    BRAID_RETURN_IF_ERROR(Latency(env));
+    return Bandwidth(env);
+  }, std::chrono::seconds(600));
+  int rc = 0;
+  for (auto& o : outcomes) {
+    if (!o.ok) {
+      std::fprintf(stderr, "%s\n", o.message.c_str());
+      rc = 1;
+    }
+  }
+  return rc;
+}

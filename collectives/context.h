@@ -15,6 +15,8 @@
 
 namespace braid {
 
+struct Tuning;  // collectives/algorithms.h
+
 struct CollectiveContext {
   int rank = 0;
   int nranks = 1;
@@ -26,6 +28,7 @@ struct CollectiveContext {
   size_t chunk_bytes = 0;  // 0 = the algorithm's default.
   std::string operation;   // e.g. "AllReduce #12 (float32 sum, 1024 elements)" for errors.
   std::vector<std::byte>* scratch = nullptr;  // reusable staging memory owned by the comm.
+  const Tuning* tuning = nullptr;  // the selector's model and overrides; null = defaults.
 
   Connection& peer(int r) const { return *peers[static_cast<size_t>(r)]; }
   absl::string_view host(int r) const {
@@ -43,6 +46,9 @@ struct CollectiveContext {
 
 // Waits for a request exchanged with `peer`; on failure the error names the operation and peer.
 absl::Status WaitWithPeer(const CollectiveContext& ctx, const RequestPtr& request, int peer);
+// One pass of the progress engine, for algorithms that advance whichever of several requests
+// completes first (the simulated fabric suspends the rank here until something completes).
+absl::Status WaitForProgress(const CollectiveContext& ctx);
 // Waits for all of `requests`; `peer` is named on failure (-1: several peers).
 absl::Status WaitAllWithPeer(const CollectiveContext& ctx, std::span<const RequestPtr> requests,
                              int peer);

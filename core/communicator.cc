@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "bootstrap/bootstrap.h"
 #include "collectives/collectives.h"
+#include "collectives/tuning.h"
 #include "core/log.h"
 #include "core/status.h"
 
@@ -92,6 +93,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
   BRAID_ASSIGN_OR_RETURN(Config config, ParseConfig());
   SetLogLevel(config.log_level);
   std::unique_ptr<Communicator> comm(new Communicator());
+  BRAID_ASSIGN_OR_RETURN(comm->tuning_.overrides, ParseAlgorithmOverrides(config.algo));
+  comm->tuning_.chunk_override = config.chunk_bytes;
   comm->rank_ = rank;
   comm->nranks_ = nranks;
   comm->config_ = config;
@@ -173,7 +176,30 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
               " us before sleeping");
   }
   comm->engine_ = std::make_unique<ProgressEngine>(comm->transport_.get(), spin);
+  BRAID_RETURN_IF_ERROR(comm->Tune());
   return comm;
+}
+
+absl::Status Communicator::Tune() {
+  if (!config_.tuning_file.empty()) {
+    BRAID_ASSIGN_OR_RETURN(tuning_.link, LoadTuningFile(config_.tuning_file));
+    tuning_.source = absl::StrCat("file ", config_.tuning_file);
+  } else if (config_.tune && nranks_ > 1) {
+    LinkModel measured;
+    BRAID_RETURN_IF_ERROR(Run("link measurement", [&](CollectiveContext& ctx) {
+      BRAID_ASSIGN_OR_RETURN(measured, MeasureLinkModel(ctx));
+      return absl::OkStatus();
+    }));
+    tuning_.link = measured;
+    tuning_.source = "measured";
+  }
+  BRAID_LOG(kInfo, "selector: link model ", DescribeLinkModel(tuning_.link), " (",
+            tuning_.source, ")");
+  return absl::OkStatus();
+}
+
+Choice Communicator::ChooseAlgorithm(Collective collective, size_t bytes) const {
+  return Select(collective, nranks_, bytes, tuning_);
 }
 
 Communicator::~Communicator() {
@@ -232,6 +258,7 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.chunk_bytes = config_.chunk_bytes;
   ctx.operation = absl::StrCat(description, " #", ticket);
   ctx.scratch = &scratch_;
+  ctx.tuning = &tuning_;
   BRAID_LOG(kTrace, "start ", ctx.operation);
   absl::Status status = body(ctx);
   BRAID_LOG(kTrace, "end ", ctx.operation, ": ", status.ok() ? "ok" : status.message());

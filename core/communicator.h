@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "collectives/algorithms.h"
 #include "collectives/context.h"
 #include "core/config.h"
 #include "core/datatype.h"
@@ -79,6 +80,9 @@ class Communicator {
                                      int root);
   Body BarrierBody();
 
+  // The algorithm and chunk the selector picks for `collective` at `bytes` (issue 6).
+  Choice ChooseAlgorithm(Collective collective, size_t bytes) const;
+
   // Thread-safe. In-flight and future operations fail with Cancelled promptly.
   void Abort();
   // The first error that broke the communicator (OK if none).
@@ -90,6 +94,7 @@ class Communicator {
   void WorkerLoop();
   void RecordFailure(const absl::Status& status);
   absl::Status CheckUsable() const;
+  absl::Status Tune();  // measures or loads the selector's link model.
 
   int rank_ = 0, nranks_ = 1;
   Config config_;
@@ -100,6 +105,7 @@ class Communicator {
   std::vector<Connection*> peers_;  // indexed by rank.
   std::unique_ptr<ProgressEngine> engine_;
   std::vector<std::byte> scratch_;
+  Tuning tuning_;  // the selector's link model and BRAID_ALGO overrides.
   std::atomic<long long> timeout_ms_{0};
 
   // Issue order: every operation takes a ticket; tickets run strictly in order.

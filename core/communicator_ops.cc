@@ -64,7 +64,7 @@ absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send,
   BRAID_RETURN_IF_ERROR(CheckOverlap("AllGather", send, bytes, recv,
                                      bytes * static_cast<size_t>(nranks_),
                                      static_cast<const std::byte*>(recv) + bytes * rank_));
-  return Body([=](CollectiveContext& ctx) { return RingAllGather(ctx, send, recv, count, t); });
+  return Body([=](CollectiveContext& ctx) { return braid::AllGather(ctx, send, recv, count, t); });
 }
 
 absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* send, void* recv,
@@ -80,7 +80,7 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* s
                                        bytes * static_cast<size_t>(nranks_), recv, bytes, nullptr));
   }
   return Body([=](CollectiveContext& ctx) {
-    return RingReduceScatter(ctx, send, recv, count, t, op);
+    return braid::ReduceScatter(ctx, send, recv, count, t, op);
   });
 }
 
@@ -97,7 +97,7 @@ absl::StatusOr<Communicator::Body> Communicator::BroadcastBody(const void* send,
     size_t bytes = count * DataTypeSize(t);
     BRAID_RETURN_IF_ERROR(CheckOverlap("Broadcast", send, bytes, recv, bytes, recv));
   }
-  return Body([=](CollectiveContext& ctx) { return ChainBroadcast(ctx, send, recv, count, t, root); });
+  return Body([=](CollectiveContext& ctx) { return braid::Broadcast(ctx, send, recv, count, t, root); });
 }
 
 Communicator::Body Communicator::BarrierBody() {

@@ -95,6 +95,17 @@ const std::vector<ConfigVariable>& ConfigTable() {
          else return false;
          return true;
        }},
+      // Algorithm selection (issue 6).
+      {"BRAID_ALGO", "(cost model)",
+       "Force algorithms: one name (ring, tree, ...) or collective:name pairs, e.g. "
+       "allreduce:tree,allgather:bruck.",
+       [](absl::string_view v, Config& c) { c.algo = std::string(v); return true; }},
+      {"BRAID_TUNING_FILE", "(measure)",
+       "File with the selector's link model (latency_us, overhead_us, bandwidth_gbytes lines).",
+       [](absl::string_view v, Config& c) { c.tuning_file = std::string(v); return true; }},
+      {"BRAID_TUNE", "1",
+       "Measure latency and bandwidth between rank pairs at creation (0: use the defaults).",
+       [](absl::string_view v, Config& c) { return ParseBool(v, &c.tune); }},
   };
   return table;
 }
@@ -127,7 +138,9 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_TCP_STREAMS=", c.tcp_streams,
                       " BRAID_TCP_MIN_STRIPE=", c.tcp_min_stripe_bytes,
                       " BRAID_TCP_SEND_ZC=", c.tcp_send_zc ? 1 : 0,
-                      " BRAID_DEBUG=", LogLevelName(c.log_level));
+                      " BRAID_DEBUG=", LogLevelName(c.log_level),
+                      " BRAID_ALGO=", c.algo, " BRAID_TUNING_FILE=", c.tuning_file,
+                      " BRAID_TUNE=", c.tune ? 1 : 0);
 }
 
 }  // namespace braid

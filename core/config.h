@@ -27,6 +27,10 @@ struct Config {
   size_t tcp_min_stripe_bytes = 512 * 1024;  // BRAID_TCP_MIN_STRIPE: split only above this.
   bool tcp_send_zc = false;            // BRAID_TCP_SEND_ZC: reserved (zero-copy sends).
   LogLevel log_level = LogLevel::kWarn;  // BRAID_DEBUG: WARN, INFO, TRACE.
+  // Algorithm selection (issue 6).
+  std::string algo;                    // BRAID_ALGO: forced algorithms, validated at creation.
+  std::string tuning_file;             // BRAID_TUNING_FILE: link model instead of measuring.
+  bool tune = true;                    // BRAID_TUNE: measure the link model at creation.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

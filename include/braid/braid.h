@@ -110,6 +110,14 @@ braidResult_t braidTest(braidRequest_t request, int* done);
 /* Blocks until complete; frees the request; returns the operation's result. */
 braidResult_t braidWait(braidRequest_t request);
 
+/* Algorithm selection (issue 6). The algorithm the selector would run for `collective`
+ * ("allreduce", "allgather", "reducescatter" or "broadcast") on a buffer of `bytes` (the
+ * nccl-tests size: the whole buffer, or the gathered/scattered total), after BRAID_ALGO and
+ * BRAID_CHUNK_SIZE. Every rank gets the same answer. `*algorithm` points to a static string
+ * ("ring", "tree", ...); `*chunk_bytes` (may be NULL) is the pipeline chunk, 0 if none. */
+braidResult_t braidCommGetAlgorithm(const braidComm_t comm, const char* collective, size_t bytes,
+                                    const char** algorithm, size_t* chunk_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -65,6 +67,9 @@ struct Tuning {
   AlgorithmOverrides overrides;
   size_t chunk_override = 0;
   std::string source = "defaults";  // "measured", "file <path>" or "defaults".
+  // The last choice logged per collective: BRAID_DEBUG=INFO logs a choice when it changes.
+  // Written only by the communicator's collectives, which run one at a time.
+  mutable std::array<std::pair<Algorithm, size_t>, kNumCollectives> last_logged{};
 };
 
 // The algorithm and chunk for one call: the forced one if BRAID_ALGO names one for this

@@ -20,6 +20,10 @@ CollectiveContext WithChoice(const CollectiveContext& ctx, Collective c, size_t 
   *choice = Select(c, ctx.nranks, bytes, tuning);
   CollectiveContext chosen = ctx;
   if (!chosen.chunk_bytes) chosen.chunk_bytes = choice->chunk_bytes;
+  auto& last = tuning.last_logged[static_cast<size_t>(c)];
+  std::pair<Algorithm, size_t> now{choice->algorithm, chosen.chunk_bytes};
+  if (last == now && !LogEnabled(LogLevel::kTrace)) return chosen;
+  last = now;
   BRAID_LOG(kInfo, ctx.operation, ": ", AlgorithmName(choice->algorithm),
             tuning.overrides.For(c) != Algorithm::kAuto ? " (BRAID_ALGO)" : "", ", chunk ",
             chosen.chunk_bytes, " B, predicted ", choice->predicted_s * 1e6, " us (",

@@ -44,11 +44,11 @@ TEST_P(SmallRanks, EveryAlgorithmTypeOpAndSize) {
       for (DataType t : kTypes)
         for (RedOp op : kOps) {
           if (!Reduces(c) && op != RedOp::kSum) continue;
-          for (size_t count : {0, 1, 2, 7, 61, 1021})
+          for (size_t count : {0, 1, 7, 61, 1021})
             for (bool inplace : {false, true}) {
-              // The multi-chunk size in the types and ops where a misplaced chunk shows.
-              bool wide = t == DataType::kInt8 || t == DataType::kBfloat16 || t == DataType::kFloat64;
-              if (count > 61 && (!wide || (op != RedOp::kSum && op != RedOp::kAvg))) continue;
+              // The many-chunk size only where a misplaced chunk shows: sums of two widths.
+              bool wide = t == DataType::kInt8 || t == DataType::kFloat64;
+              if (count > 61 && (!wide || op != RedOp::kSum || inplace)) continue;
               Scenario s{c, a, GetParam(), count, t, op, GetParam() / 2, inplace, false, 256};
               Outcome outcome = RunChecked(s, options);
               ASSERT_TRUE(outcome.status.ok()) << Describe(s) << ": " << outcome.status;
@@ -69,6 +69,9 @@ TEST_P(LargeRanks, EveryAlgorithmExact) {
     for (Algorithm a : AlgorithmsFor(c)) {
       // The ring's 2(n-1) steps move only non-empty blocks: a few hundred elements keep it fast.
       size_t count = c == Collective::kAllReduce ? 40 : 3;
+      // Ring AllGather/ReduceScatter move every block through every rank: n^2 messages, 16M
+      // at 4096 ranks. They are covered up to 128 ranks here and in SmallRanks.
+      if (a == Algorithm::kRing && c != Collective::kAllReduce && n > 128) continue;
       for (DataType t : {DataType::kBfloat16, DataType::kInt32})
         for (RedOp op : {RedOp::kSum, RedOp::kMax}) {
           if (!Reduces(c) && op != RedOp::kSum) continue;
@@ -79,7 +82,7 @@ TEST_P(LargeRanks, EveryAlgorithmExact) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sim, LargeRanks, ::testing::Values(127, 128, 1000, 1024, 4095, 4096),
+INSTANTIATE_TEST_SUITE_P(Sim, LargeRanks, ::testing::Values(127, 128, 1000, 4095, 4096),
                          [](const auto& info) { return std::to_string(info.param) + "ranks"; });
 
 // Random floats: sums depend on order, so equal bits on every rank prove that each element is

@@ -6,29 +6,62 @@
 #include <span>
 
 #include "absl/status/status.h"
+#include "collectives/algorithms.h"
 #include "collectives/context.h"
 #include "core/datatype.h"
 
 namespace braid {
 
-// AllReduce with the algorithm the selector picks for this size and rank count.
+// Each collective with the algorithm the selector picks (collectives/select.cc), and the same
+// with a given algorithm (kAuto/unknown runs the ring or chain).
 absl::Status AllReduce(const CollectiveContext& ctx, const void* send, void* recv, size_t count,
                        DataType type, RedOp op);
-// Ring: reduce-scatter then allgather, chunked and pipelined so chunks stay cache-resident.
+absl::Status AllGather(const CollectiveContext& ctx, const void* send, void* recv, size_t count,
+                       DataType type);
+absl::Status ReduceScatter(const CollectiveContext& ctx, const void* send, void* recv,
+                           size_t count, DataType type, RedOp op);
+absl::Status Broadcast(const CollectiveContext& ctx, const void* send, void* recv, size_t count,
+                       DataType type, int root);
+absl::Status RunAllReduce(const CollectiveContext& ctx, Algorithm algorithm, const void* send,
+                          void* recv, size_t count, DataType type, RedOp op);
+absl::Status RunAllGather(const CollectiveContext& ctx, Algorithm algorithm, const void* send,
+                          void* recv, size_t count, DataType type);
+absl::Status RunReduceScatter(const CollectiveContext& ctx, Algorithm algorithm,
+                              const void* send, void* recv, size_t count, DataType type,
+                              RedOp op);
+absl::Status RunBroadcast(const CollectiveContext& ctx, Algorithm algorithm, const void* send,
+                          void* recv, size_t count, DataType type, int root);
+// What the selector would pick for `bytes` (the nccl-tests size) on this communicator.
+Choice ChooseAlgorithm(const CollectiveContext& ctx, Collective c, size_t bytes);
+
+// AllReduce: ring (reduce-scatter then allgather, chunked and pipelined), recursive doubling
+// (log2 n whole-buffer exchanges, for tiny messages), Rabenseifner (recursive halving then
+// doubling) and the double binary tree (two pipelined trees, each with half the data).
 absl::Status RingAllReduce(const CollectiveContext& ctx, const void* send, void* recv,
                            size_t count, DataType type, RedOp op);
-// Recursive doubling: log2 n exchanges of the whole buffer; for small messages.
 absl::Status RecursiveDoublingAllReduce(const CollectiveContext& ctx, const void* send,
                                         void* recv, size_t count, DataType type, RedOp op);
-// Ring; `recv` holds nranks * count elements, rank r's contribution at r * count.
+absl::Status RabenseifnerAllReduce(const CollectiveContext& ctx, const void* send, void* recv,
+                                   size_t count, DataType type, RedOp op);
+absl::Status TreeAllReduce(const CollectiveContext& ctx, const void* send, void* recv,
+                           size_t count, DataType type, RedOp op);
+// AllGather; `recv` holds nranks * count elements, rank r's contribution at r * count.
 absl::Status RingAllGather(const CollectiveContext& ctx, const void* send, void* recv,
                            size_t count, DataType type);
-// Ring; `send` holds nranks * count elements, rank r receives the reduction of block r.
+absl::Status BruckAllGather(const CollectiveContext& ctx, const void* send, void* recv,
+                            size_t count, DataType type);
+absl::Status RecursiveDoublingAllGather(const CollectiveContext& ctx, const void* send,
+                                        void* recv, size_t count, DataType type);
+// ReduceScatter; `send` holds nranks * count elements, rank r receives the reduction of block r.
 absl::Status RingReduceScatter(const CollectiveContext& ctx, const void* send, void* recv,
                                size_t count, DataType type, RedOp op);
-// Pipelined chain from `root`.
+absl::Status RecursiveHalvingReduceScatter(const CollectiveContext& ctx, const void* send,
+                                           void* recv, size_t count, DataType type, RedOp op);
+// Broadcast from `root`: pipelined chain or pipelined binary tree.
 absl::Status ChainBroadcast(const CollectiveContext& ctx, const void* send, void* recv,
                             size_t count, DataType type, int root);
+absl::Status TreeBroadcast(const CollectiveContext& ctx, const void* send, void* recv,
+                           size_t count, DataType type, int root);
 // Dissemination barrier: ceil(log2 n) rounds of zero-byte messages.
 absl::Status DisseminationBarrier(const CollectiveContext& ctx);
 

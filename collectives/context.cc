@@ -21,6 +21,10 @@ absl::Status WaitWithPeer(const CollectiveContext& ctx, const RequestPtr& reques
   return Annotate(ctx, ctx.engine->Wait(request, ctx.deadline, "exchange"), peer);
 }
 
+absl::Status WaitForProgress(const CollectiveContext& ctx) {
+  return Annotate(ctx, ctx.engine->Poll(), -1);
+}
+
 absl::Status WaitAllWithPeer(const CollectiveContext& ctx, std::span<const RequestPtr> requests,
                              int peer) {
   return Annotate(ctx, ctx.engine->WaitAll(requests, ctx.deadline, "exchange"), peer);

@@ -18,6 +18,8 @@
 
 namespace braid {
 
+struct Tuning;  // collectives/algorithms.h
+
 struct CollectiveContext {
   int rank = 0;
   int nranks = 1;
@@ -34,6 +36,7 @@ struct CollectiveContext {
   // collective is an error, never a hang). Set by BeginCollective.
   uint8_t check = 0;
   bool agreement_round = false;  // BRAID_DEBUG=CHECK: BeginCollective compares every rank's call.
+  const Tuning* tuning = nullptr;  // the selector's model and overrides; null = defaults.
 
   Connection& peer(int r) const { return *peers[static_cast<size_t>(r)]; }
   absl::string_view host(int r) const {
@@ -84,6 +87,9 @@ absl::StatusOr<CollectiveSignature> DecodeSignature(std::span<const std::byte> b
 
 // Waits for a request exchanged with `peer`; on failure the error names the operation and peer.
 absl::Status WaitWithPeer(const CollectiveContext& ctx, const RequestPtr& request, int peer);
+// One pass of the progress engine, for algorithms that advance whichever of several requests
+// completes first (the simulated fabric suspends the rank here until something completes).
+absl::Status WaitForProgress(const CollectiveContext& ctx);
 // Waits for all of `requests`; `peer` is named on failure (-1: several peers).
 absl::Status WaitAllWithPeer(const CollectiveContext& ctx, std::span<const RequestPtr> requests,
                              int peer);

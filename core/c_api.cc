@@ -592,4 +592,23 @@ BRAID_API braidResult_t braidCommDeregister(const braidComm_t comm, void* handle
   if (!live.ok()) return Fail(live.status());
   if (handle == nullptr) return Fail(absl::InvalidArgumentError("handle is NULL"));
   return Fail((*live)->DeregisterMemory(static_cast<braid::MemoryRegion*>(handle)));
+// Algorithm selection (issue 6).
+BRAID_API braidResult_t braidCommGetAlgorithm(const braidComm_t comm, const char* collective,
+                                              size_t bytes, const char** algorithm,
+                                              size_t* chunk_bytes) {
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
+  if (collective == nullptr || algorithm == nullptr) {
+    return Fail(absl::InvalidArgumentError("collective and algorithm must not be NULL"));
+  }
+  for (int c = 0; c < braid::kNumCollectives; ++c) {
+    auto which = static_cast<braid::Collective>(c);
+    if (braid::CollectiveName(which) != collective) continue;
+    braid::Choice choice = (*live)->ChooseAlgorithm(which, bytes);
+    *algorithm = braid::AlgorithmName(choice.algorithm).data();
+    if (chunk_bytes) *chunk_bytes = choice.chunk_bytes;
+    return braidSuccess;
+  }
+  return Fail(absl::InvalidArgumentError(absl::StrCat(
+      "unknown collective \"", collective, "\" (allreduce, allgather, reducescatter, broadcast)")));
 }

@@ -12,6 +12,7 @@
 #include "bootstrap/recovery.h"
 #include "collectives/collectives.h"
 #include "core/group_builder.h"
+#include "collectives/tuning.h"
 #include "core/log.h"
 #include "core/status.h"
 
@@ -77,6 +78,28 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(const UniqueI
   return built;
 }
 
+absl::Status Communicator::Tune() {
+  if (!config_.tuning_file.empty()) {
+    BRAID_ASSIGN_OR_RETURN(tuning_.link, LoadTuningFile(config_.tuning_file));
+    tuning_.source = absl::StrCat("file ", config_.tuning_file);
+  } else if (config_.tune && nranks_ > 1) {
+    LinkModel measured;
+    BRAID_RETURN_IF_ERROR(Run("link measurement", [&](CollectiveContext& ctx) {
+      BRAID_ASSIGN_OR_RETURN(measured, MeasureLinkModel(ctx));
+      return absl::OkStatus();
+    }));
+    tuning_.link = measured;
+    tuning_.source = "measured";
+  }
+  BRAID_LOG(kInfo, "selector: link model ", DescribeLinkModel(tuning_.link), " (",
+            tuning_.source, ")");
+  return absl::OkStatus();
+}
+
+Choice Communicator::ChooseAlgorithm(Collective collective, size_t bytes) const {
+  return Select(collective, nranks_, bytes, tuning_);
+}
+
 Communicator::~Communicator() {
   {
     std::lock_guard<std::mutex> lock(order_mutex_);
@@ -135,6 +158,7 @@ absl::Status Communicator::Execute(uint64_t ticket, const std::string& descripti
   ctx.operation = absl::StrCat(description, " #", ticket);
   ctx.scratch = &scratch_;
   ctx.agreement_round = config_.debug_check;
+  ctx.tuning = &tuning_;
   BRAID_LOG(kTrace, "start ", ctx.operation);
   absl::Status status = body(ctx);
   BRAID_LOG(kTrace, "end ", ctx.operation, ": ", status.ok() ? "ok" : status.message());

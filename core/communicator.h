@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "collectives/algorithms.h"
 #include "collectives/context.h"
 #include "collectives/point_to_point.h"
 #include "core/config.h"
@@ -111,6 +112,8 @@ class Communicator {
   absl::Status DeregisterMemory(MemoryRegion* region) {
     return transport_->deregister_memory(region);
   }
+  // The algorithm and chunk the selector picks for `collective` at `bytes` (issue 6).
+  Choice ChooseAlgorithm(Collective collective, size_t bytes) const;
 
   // Thread-safe. In-flight and future operations fail with Cancelled promptly.
   void Abort();
@@ -146,6 +149,7 @@ class Communicator {
                                Deadline deadline);
   void StartHeartbeat();
   absl::Status CheckUsable() const;
+  absl::Status Tune();  // measures or loads the selector's link model.
 
   int rank_ = 0, nranks_ = 1;
   Config config_;
@@ -156,6 +160,7 @@ class Communicator {
   std::vector<Connection*> peers_;  // indexed by rank.
   std::unique_ptr<ProgressEngine> engine_;
   std::vector<std::byte> scratch_;
+  Tuning tuning_;  // the selector's link model and BRAID_ALGO overrides.
   std::atomic<long long> timeout_ms_{0};
   // What derived communicators (split, shrink) reuse: identity, secret, data-path address. The
   // secret also authenticates the shrink agreement.

@@ -74,7 +74,7 @@ absl::StatusOr<Communicator::Body> Communicator::AllGatherBody(const void* send,
                                      static_cast<const std::byte*>(recv) + bytes * rank_));
   return Body([=](CollectiveContext& ctx) {
     BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"AllGather", t, count, -1, -1}));
-    return RingAllGather(ctx, send, recv, count, t);
+    return braid::AllGather(ctx, send, recv, count, t);
   });
 }
 
@@ -93,7 +93,7 @@ absl::StatusOr<Communicator::Body> Communicator::ReduceScatterBody(const void* s
   return Body([=](CollectiveContext& ctx) {
     BRAID_RETURN_IF_ERROR(
         BeginCollective(ctx, {"ReduceScatter", t, count, static_cast<int>(op), -1}));
-    return RingReduceScatter(ctx, send, recv, count, t, op);
+    return braid::ReduceScatter(ctx, send, recv, count, t, op);
   });
 }
 
@@ -112,7 +112,7 @@ absl::StatusOr<Communicator::Body> Communicator::BroadcastBody(const void* send,
   }
   return Body([=](CollectiveContext& ctx) {
     BRAID_RETURN_IF_ERROR(BeginCollective(ctx, {"Broadcast", t, count, -1, root}));
-    return ChainBroadcast(ctx, send, recv, count, t, root);
+    return braid::Broadcast(ctx, send, recv, count, t, root);
   });
 }
 

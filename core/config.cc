@@ -171,6 +171,17 @@ const std::vector<ConfigVariable>& ConfigTable() {
        "shm transport: 1 lets receivers read large messages straight from the sender "
        "(process_vm_readv, one copy); 0 copies them through the shared ring.",
        [](absl::string_view v, Config& c) { return ParseBool(v, &c.shm_cma); }},
+      // Algorithm selection (issue 6).
+      {"BRAID_ALGO", "(cost model)",
+       "Force algorithms: one name (ring, tree, ...) or collective:name pairs, e.g. "
+       "allreduce:tree,allgather:bruck.",
+       [](absl::string_view v, Config& c) { c.algo = std::string(v); return true; }},
+      {"BRAID_TUNING_FILE", "(measure)",
+       "File with the selector's link model (latency_us, overhead_us, bandwidth_gbytes lines).",
+       [](absl::string_view v, Config& c) { c.tuning_file = std::string(v); return true; }},
+      {"BRAID_TUNE", "1",
+       "Measure latency and bandwidth between rank pairs at creation (0: use the defaults).",
+       [](absl::string_view v, Config& c) { return ParseBool(v, &c.tune); }},
   };
   return table;
 }
@@ -214,7 +225,9 @@ std::string DescribeConfig(const Config& c) {
                       " BRAID_IB_TC=", c.ib_tc, " BRAID_IB_SL=", c.ib_sl,
                       " BRAID_IB_TIMEOUT=", c.ib_timeout, " BRAID_IB_RETRY_CNT=", c.ib_retry_cnt,
                       " BRAID_IB_QPS_PER_CONNECTION=", c.ib_qps_per_connection,
-                      " BRAID_IB_REG_CACHE=", c.ib_reg_cache_bytes);
+                      " BRAID_IB_REG_CACHE=", c.ib_reg_cache_bytes,
+                      " BRAID_ALGO=", c.algo, " BRAID_TUNING_FILE=", c.tuning_file,
+                      " BRAID_TUNE=", c.tune ? 1 : 0);
 }
 
 }  // namespace braid

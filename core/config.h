@@ -47,6 +47,10 @@ struct Config {
   int ib_retry_cnt = 7;                // BRAID_IB_RETRY_CNT: retransmissions before failing.
   int ib_qps_per_connection = 1;       // BRAID_IB_QPS_PER_CONNECTION: large writes stripe.
   size_t ib_reg_cache_bytes = 0;       // BRAID_IB_REG_CACHE: keep implicit registrations.
+  // Algorithm selection (issue 6).
+  std::string algo;                    // BRAID_ALGO: forced algorithms, validated at creation.
+  std::string tuning_file;             // BRAID_TUNING_FILE: link model instead of measuring.
+  bool tune = true;                    // BRAID_TUNE: measure the link model at creation.
 };
 
 // One row of the table: name, default shown to users, meaning, and how to apply a value.

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bootstrap/recovery.h"  // Communicator owns a RecoveryListener.
+#include "collectives/tuning.h"
 #include "core/communicator.h"
 #include "core/log.h"
 #include "core/status.h"
@@ -100,6 +101,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
                                                          Deadline deadline) {
   const int rank = spec.rank, nranks = spec.nranks;
   std::unique_ptr<Communicator> comm(new Communicator());
+  BRAID_ASSIGN_OR_RETURN(comm->tuning_.overrides, ParseAlgorithmOverrides(spec.config.algo));
+  comm->tuning_.chunk_override = spec.config.chunk_bytes;
   comm->rank_ = rank;
   comm->nranks_ = nranks;
   comm->config_ = spec.config;
@@ -190,6 +193,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> BuildGroup(GroupSpec spec,
     BRAID_RETURN_IF_ERROR(exchange(Blob{}, deadline).status());
   }
   comm->StartHeartbeat();
+  // The selector's link model: measured over the new connections (or loaded), same on all.
+  BRAID_RETURN_IF_ERROR(comm->Tune());
   return comm;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #ifdef BRAID_PERF_MPI
 #include "braid/braid_mpi.h"
@@ -120,9 +121,28 @@ class Bench {
         std::printf("\n");
         std::fflush(stdout);
       }
+      Note(bytes);
       total_wrong_ += oop.wrong + inp.wrong;
       if (o_.step_factor <= 1 && o_.step_bytes == 0) break;
       if (o_.step_factor > 1 && size > o_.max_bytes / o_.step_factor) break;
+    }
+  }
+
+  // The selector's choice per size, as comment lines after the table (nccl-tests parsers skip
+  // '#' lines): consecutive sizes with the same choice share a line.
+  void PrintAlgorithms() const {
+    std::printf("# Algorithm per size (BRAID_ALGO forces one; BRAID_DEBUG=INFO logs each call):\n");
+    for (size_t i = 0; i < choices_.size();) {
+      size_t j = i;
+      while (j + 1 < choices_.size() && choices_[j + 1].algorithm == choices_[i].algorithm &&
+             choices_[j + 1].chunk == choices_[i].chunk) {
+        ++j;
+      }
+      std::printf("#   %12zu .. %12zu B: %s", choices_[i].bytes, choices_[j].bytes,
+                  choices_[i].algorithm.c_str());
+      if (choices_[i].chunk) std::printf(", chunk %zu B", choices_[i].chunk);
+      std::printf("\n");
+      i = j + 1;
     }
   }
 
@@ -134,6 +154,25 @@ class Bench {
     double us;
     uint64_t wrong;
   };
+  struct ChoiceAt {
+    size_t bytes;
+    std::string algorithm;
+    size_t chunk;
+  };
+  void Note(size_t bytes) {
+    for (const ChoiceAt& c : choices_) {
+      if (c.bytes == bytes) return;
+    }
+    const char* name = nullptr;
+    size_t chunk = 0;
+    static const char* const kNames[] = {"allreduce", "allgather", "reducescatter", "broadcast"};
+    int which = coll_ == Coll::kAllReduce ? 0 : coll_ == Coll::kAllGather ? 1
+                : coll_ == Coll::kReduceScatter ? 2 : 3;
+    if (braidCommGetAlgorithm(comm_, kNames[which], bytes, &name, &chunk) == braidSuccess) {
+      choices_.push_back({bytes, name, chunk});
+    }
+  }
+  std::vector<ChoiceAt> choices_;
   struct Buffers {
     const void* send;
     void* recv;
@@ -408,6 +447,7 @@ int PerfMain(int argc, char** argv, Coll coll) {
     Bench bench(coll, opts, comm, rank, nranks);
     for (braidDataType_t type : opts.types)
       for (braidRedOp_t op : opts.ops) bench.Sweep(type, op);
+    if (rank == 0) bench.PrintAlgorithms();
     wrong = bench.total_wrong();
     busbw = bench.avg_busbw();
   }

@@ -198,6 +198,13 @@ braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, int capacity
  * the memory is freed. On the tcp transport registration is bookkeeping only. */
 braidResult_t braidCommRegister(const braidComm_t comm, void* buff, size_t size, void** handle);
 braidResult_t braidCommDeregister(const braidComm_t comm, void* handle);
+/* Algorithm selection (issue 6). The algorithm the selector would run for `collective`
+ * ("allreduce", "allgather", "reducescatter" or "broadcast") on a buffer of `bytes` (the
+ * nccl-tests size: the whole buffer, or the gathered/scattered total), after BRAID_ALGO and
+ * BRAID_CHUNK_SIZE. Every rank gets the same answer. `*algorithm` points to a static string
+ * ("ring", "tree", ...); `*chunk_bytes` (may be NULL) is the pipeline chunk, 0 if none. */
+braidResult_t braidCommGetAlgorithm(const braidComm_t comm, const char* collective, size_t bytes,
+                                    const char** algorithm, size_t* chunk_bytes);
 
 #ifdef __cplusplus
 }

@@ -571,6 +571,8 @@ BRAID_API braidResult_t braidCommGetFailedRanks(braidComm_t comm, int* ranks, in
   *count = static_cast<int>(failed.size());
   for (int i = 0; i < capacity && i < *count; ++i) ranks[i] = failed[static_cast<size_t>(i)];
   return braidSuccess;
+}
+
 // ---- Memory registration (verbs transport) ----
 
 BRAID_API braidResult_t braidCommRegister(const braidComm_t comm, void* buff, size_t size,
@@ -592,7 +594,10 @@ BRAID_API braidResult_t braidCommDeregister(const braidComm_t comm, void* handle
   if (!live.ok()) return Fail(live.status());
   if (handle == nullptr) return Fail(absl::InvalidArgumentError("handle is NULL"));
   return Fail((*live)->DeregisterMemory(static_cast<braid::MemoryRegion*>(handle)));
-// Algorithm selection (issue 6).
+}
+
+// ---- Algorithm selection (issue 6) ----
+
 BRAID_API braidResult_t braidCommGetAlgorithm(const braidComm_t comm, const char* collective,
                                               size_t bytes, const char** algorithm,
                                               size_t* chunk_bytes) {

@@ -88,7 +88,8 @@ def main():
             out2 = torch.empty(n, dtype=dtype)
             dist.reduce_scatter_tensor(out2, torch.cat(ins), group=bg)
             check(f"reduce_scatter_tensor [{n}]", out2, want)
-            # all_to_all_single (equal splits) and all_to_all (equal sizes)
+            # all_to_all_single (equal splits) and all_to_all (equal sizes); uneven splits and
+            # sizes: test_torch_p2p.py
             a = data(rank, nranks * n, dtype, salt=5)
             b_out = torch.empty_like(a)
             dist.all_to_all_single(b_out, a, group=bg)
@@ -135,9 +136,10 @@ def main():
                  lambda: dist.all_reduce(torch.zeros(4, 4)[:, 0], group=bg))
     expect_error("reduce op", lambda: dist.all_reduce(torch.zeros(3, dtype=torch.int32),
                                                       op=dist.ReduceOp.BAND, group=bg))
-    expect_error("braidSend", lambda: dist.send(torch.zeros(1), dst=(rank + 1) % nranks, group=bg))
-    expect_error("uneven split", lambda: dist.all_to_all_single(
-        torch.zeros(nranks), torch.zeros(nranks), [1] * nranks, [1] * nranks, group=bg))
+    expect_error("not by tag", lambda: dist.send(torch.zeros(1), dst=(rank + 1) % nranks,
+                                                 group=bg, tag=1))
+    expect_error("split evenly", lambda: dist.all_to_all_single(
+        torch.zeros(nranks + 1), torch.zeros(nranks + 1), group=bg))
     x = torch.ones(3)
     dist.all_reduce(x, group=bg)
     check("all_reduce after errors", x, torch.full((3,), float(nranks)))

@@ -526,9 +526,6 @@ BRAID_API braidResult_t braidGroupEnd(void) { return Fail(braid::GroupEnd()); }
 // ---- Communicator split and bootstrap through the application's collective (cluster) ----
 
 BRAID_API braidResult_t braidCommSplit(braidComm_t comm, int color, int key, braidComm_t* newcomm) {
-// ---- Fault tolerance: braidCommShrink, braidCommGetFailedRanks (issue 7).
-
-BRAID_API braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm) {
   if (newcomm == nullptr) return Fail(absl::InvalidArgumentError("newcomm is NULL"));
   *newcomm = nullptr;
   auto live = Lookup(comm);
@@ -552,6 +549,15 @@ BRAID_API braidResult_t braidCommInitFromAllGather(braidComm_t* comm, int nranks
                             "check the MPI communicator (or callback) passed in");
   };
   return Wrap(comm, braid::CreateFromAllGather(nranks, rank, call));
+}
+
+// ---- Fault tolerance: braidCommShrink, braidCommGetFailedRanks (issue 7).
+
+BRAID_API braidResult_t braidCommShrink(braidComm_t comm, braidComm_t* newcomm) {
+  if (newcomm == nullptr) return Fail(absl::InvalidArgumentError("newcomm is NULL"));
+  *newcomm = nullptr;
+  auto live = Lookup(comm);
+  if (!live.ok()) return Fail(live.status());
   return Wrap(newcomm, (*live)->Shrink());
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "bootstrap/recovery.h"  // Communicator owns a RecoveryListener: complete type.
 #include "core/communicator.h"
 #include "core/log.h"
 #include "core/status.h"

@@ -19,6 +19,12 @@ def data(r, n, dtype, salt=0):
     return ((torch.arange(n, dtype=torch.int64) * 7 + r * 13 + salt) % 3 + 1).to(dtype)
 
 
+def ident(r, n, dtype, salt=0):
+    """Data that tells sender and message apart (31 r + 7 salt differ mod 127 for r < 3 and
+    salt < 16); for moved, not reduced, data."""
+    return ((torch.arange(n, dtype=torch.int64) + r * 31 + salt * 7) % 127).to(dtype)
+
+
 def check(what, got, want):
     if got.dtype != want.dtype or got.shape != want.shape or not torch.equal(got, want):
         sys.exit(f"rank {rank}: {what}: got {got.flatten()[:8]} want {want.flatten()[:8]}")
@@ -60,13 +66,13 @@ def main():
         for dtype in (torch.float32, torch.int64, torch.uint8):
             in_splits = [rows(rank, j, salt) for j in range(nranks)]
             out_splits = [rows(j, rank, salt) for j in range(nranks)]
-            a = data(rank, 3 * sum(in_splits), dtype, salt).view(-1, 3)
+            a = ident(rank, 3 * sum(in_splits), dtype, salt).view(-1, 3)
             b_out = torch.full((sum(out_splits), 3), 99, dtype=dtype)
             g_out = torch.full((sum(out_splits), 3), 98, dtype=dtype)
             dist.all_to_all_single(b_out, a, out_splits, in_splits, group=bg)
             dist.all_to_all_single(g_out, a, out_splits, in_splits, group=gloo)
             check(f"uneven all_to_all_single {dtype} salt {salt}", b_out, g_out)
-    equal_in = data(rank, 4 * nranks, torch.float64).view(-1, 2)  # 2 rows for each rank
+    equal_in = ident(rank, 4 * nranks, torch.float64).view(-1, 2)  # 2 rows for each rank
     out_splits = [2] * nranks
     b_out, g_out = torch.empty_like(equal_in), torch.empty_like(equal_in)
     dist.all_to_all_single(b_out, equal_in, out_splits, None, group=bg)
@@ -76,7 +82,7 @@ def main():
     # all_to_all with tensors of different sizes (gloo 1.13 has no list form: compared with
     # gloo's all_to_all_single over the same blocks concatenated).
     sizes = [[(i * 3 + j * 5) % 4 + (i == j) for j in range(nranks)] for i in range(nranks)]
-    ins = [data(rank, sizes[rank][j], torch.int32, 10 + j) for j in range(nranks)]
+    ins = [ident(rank, sizes[rank][j], torch.int32, 10 + j) for j in range(nranks)]
     outs = [torch.empty(sizes[j][rank], dtype=torch.int32) for j in range(nranks)]
     dist.all_to_all(outs, ins, group=bg)
     g_out = torch.empty(sum(sizes[j][rank] for j in range(nranks)), dtype=torch.int32)
@@ -84,34 +90,34 @@ def main():
                            sizes[rank], group=gloo)
     check("all_to_all different sizes", torch.cat(outs), g_out)
     for j in range(nranks):
-        check(f"all_to_all from {j}", outs[j], data(j, sizes[j][rank], torch.int32, 10 + rank))
+        check(f"all_to_all from {j}", outs[j], ident(j, sizes[j][rank], torch.int32, 10 + rank))
 
     # send/recv ring: isend to NEXT, irecv from PREV, waited recv first; on both backends.
     for n in (0, 1, 1031, 100003):
         results = {}
         for name, group in (("braid", bg), ("gloo", gloo)):
             got = torch.full((n,), -1.0)
-            send_work = dist.isend(data(rank, n, torch.float32, 7), NEXT, group=group)
+            send_work = dist.isend(ident(rank, n, torch.float32, 7), NEXT, group=group)
             recv_work = dist.irecv(got, PREV, group=group)
             recv_work.wait()
             send_work.wait()
             results[name] = got
         check(f"isend/irecv ring [{n}] vs gloo", results["braid"], results["gloo"])
-        check(f"isend/irecv ring [{n}]", results["braid"], data(PREV, n, torch.float32, 7))
+        check(f"isend/irecv ring [{n}]", results["braid"], ident(PREV, n, torch.float32, 7))
     # batch_isend_irecv: both directions of the ring, two messages each way, matched by order.
     got = [torch.empty(513, dtype=torch.int64) for _ in range(4)]
-    ops = [dist.P2POp(dist.isend, data(rank, 513, torch.int64, 1), NEXT, group=bg),
+    ops = [dist.P2POp(dist.isend, ident(rank, 513, torch.int64, 1), NEXT, group=bg),
            dist.P2POp(dist.irecv, got[0], PREV, group=bg),
-           dist.P2POp(dist.isend, data(rank, 513, torch.int64, 2), PREV, group=bg),
+           dist.P2POp(dist.isend, ident(rank, 513, torch.int64, 2), PREV, group=bg),
            dist.P2POp(dist.irecv, got[1], NEXT, group=bg),
-           dist.P2POp(dist.isend, data(rank, 513, torch.int64, 3), NEXT, group=bg),
+           dist.P2POp(dist.isend, ident(rank, 513, torch.int64, 3), NEXT, group=bg),
            dist.P2POp(dist.irecv, got[2], PREV, group=bg),
-           dist.P2POp(dist.isend, data(rank, 513, torch.int64, 4), PREV, group=bg),
+           dist.P2POp(dist.isend, ident(rank, 513, torch.int64, 4), PREV, group=bg),
            dist.P2POp(dist.irecv, got[3], NEXT, group=bg)]
     for work in dist.batch_isend_irecv(ops):
         work.wait()
-    want = [data(PREV, 513, torch.int64, 1), data(NEXT, 513, torch.int64, 2),
-            data(PREV, 513, torch.int64, 3), data(NEXT, 513, torch.int64, 4)]
+    want = [ident(PREV, 513, torch.int64, 1), ident(NEXT, 513, torch.int64, 2),
+            ident(PREV, 513, torch.int64, 3), ident(NEXT, 513, torch.int64, 4)]
     # (On 2 ranks PREV == NEXT: the four messages from the other rank arrive in its send order,
     # which this same list describes.)
     for i in range(4):
@@ -119,10 +125,10 @@ def main():
     # Blocking send/recv, rank 0 to each other rank and back, interleaved with a collective.
     for peer in range(1, nranks):
         if rank == 0:
-            dist.send(data(0, 77, torch.float64, peer), peer, group=bg)
+            dist.send(ident(0, 77, torch.float64, peer), peer, group=bg)
             back = torch.empty(77, dtype=torch.float64)
             dist.recv(back, peer, group=bg)
-            check(f"reply from {peer}", back, data(0, 77, torch.float64, peer) * 2)
+            check(f"reply from {peer}", back, ident(0, 77, torch.float64, peer) * 2)
         elif rank == peer:
             got1 = torch.empty(77, dtype=torch.float64)
             dist.recv(got1, 0, group=bg)

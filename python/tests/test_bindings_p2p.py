@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 import braid
+from expect import expect
 
 rank, nranks = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 SIZES = [0, 1, 7, 1031, 65537]  # empty, one, primes; small and multi-chunk.
@@ -24,16 +25,6 @@ def check(what, got, want):
     if got.dtype != want.dtype or got.shape != want.shape or not np.array_equal(got, want):
         bad = np.flatnonzero(got != want)[:5] if got.shape == want.shape else "shape"
         sys.exit(f"rank {rank}: {what}: mismatch at {bad}: got {got[:8]}, want {want[:8]}")
-
-
-def expect_error(fragment, error_type, call):
-    try:
-        call()
-    except error_type as e:
-        if fragment not in str(e):
-            sys.exit(f"rank {rank}: error without '{fragment}': {e}")
-        return
-    sys.exit(f"rank {rank}: expected {error_type.__name__} about '{fragment}'")
 
 
 def uneven_counts(src, dst, salt=0):
@@ -68,10 +59,10 @@ def test_reduce():
     check("reduce read-only non-root", ro,
           sum(data(r, 9, np.int64) for r in range(nranks)).astype(np.int32) if rank == 0
           else data(rank, 9, np.int32))
-    expect_error("recvbuf has", ValueError,
-                 lambda: comm.reduce(np.ones(4), np.ones(5), root=0))
-    expect_error("different element types", TypeError,
-                 lambda: comm.reduce(np.ones(4), np.ones(4, np.float32), root=0))
+    expect(ValueError, "recvbuf has",
+           lambda: comm.reduce(np.ones(4), np.ones(5), root=0))
+    expect(TypeError, "different element types",
+           lambda: comm.reduce(np.ones(4), np.ones(4, np.float32), root=0))
 
 
 def test_all_to_all():
@@ -85,10 +76,10 @@ def test_all_to_all():
             check(f"all_to_all {dtype.__name__}[{n}]", recv, want)
             comm.all_to_all(send)  # in place
             check(f"in-place all_to_all {dtype.__name__}[{n}]", send, want)
-    expect_error("multiple of size()", ValueError,
-                 lambda: comm.all_to_all(np.ones(nranks + 1), np.ones(nranks + 1)))
-    expect_error("same length", ValueError,
-                 lambda: comm.all_to_all(np.ones(nranks), np.ones(2 * nranks)))
+    expect(ValueError, "multiple of size()",
+           lambda: comm.all_to_all(np.ones(nranks + 1), np.ones(nranks + 1)))
+    expect(ValueError, "same length",
+           lambda: comm.all_to_all(np.ones(nranks), np.ones(2 * nranks)))
 
 
 def test_all_to_allv():
@@ -119,10 +110,10 @@ def test_all_to_allv():
                 want2[rdispls[r]:rdispls[r] + recvcounts[r]] = want[offset:offset + recvcounts[r]]
                 offset += recvcounts[r]
             check(f"iall_to_allv displaced {dtype.__name__} salt {salt}", recv2, want2)
-    expect_error("size() = ", ValueError,
-                 lambda: comm.all_to_allv(np.ones(4), [1], np.ones(4), [1]))
-    expect_error("does not fit", ValueError,
-                 lambda: comm.all_to_allv(np.ones(4), [5] * nranks, np.ones(99), [5] * nranks))
+    expect(ValueError, "size() = ",
+           lambda: comm.all_to_allv(np.ones(4), [1], np.ones(4), [1]))
+    expect(ValueError, "does not fit",
+           lambda: comm.all_to_allv(np.ones(4), [5] * nranks, np.ones(99), [5] * nranks))
 
 
 def test_send_recv():
@@ -160,7 +151,7 @@ def test_send_recv():
             r_all = comm.iall_reduce(total)
         r_send = comm.isend(np.full(6, 0x3F80 + rank, np.uint16), NEXT, dtype=braid.bfloat16)
         r_recv = comm.irecv(bf_out, PREV, dtype=braid.bfloat16)
-        expect_error("inside braid.group()", braid.BraidError, r_recv.wait)
+        expect(braid.BraidError, "inside braid.group()", r_recv.wait)
     r_recv.wait()
     r_send.wait()
     r_all.wait()
@@ -172,10 +163,10 @@ def test_send_recv():
         comm.isend(data(rank, 5, np.int64), rank)
         comm.recv(mine, rank)
     check("self send/recv", mine, data(rank, 5, np.int64))
-    expect_error("writable", TypeError, lambda: comm.recv(b"abc", PREV))
-    expect_error("not C-contiguous", ValueError, lambda: comm.send(np.ones((4, 4))[:, 0], NEXT))
-    expect_error("out of range", braid.BraidError, lambda: comm.send(np.ones(2), nranks))
-    expect_error("without a matching group_start", braid.BraidError, braid.group_end)
+    expect(TypeError, "writable", lambda: comm.recv(b"abc", PREV))
+    expect(ValueError, "not C-contiguous", lambda: comm.send(np.ones((4, 4))[:, 0], NEXT))
+    expect(braid.BraidError, "out of range", lambda: comm.send(np.ones(2), nranks))
+    expect(braid.BraidError, "without a matching group_start", braid.group_end)
 
 
 comm = braid.Comm(nranks, bytes.fromhex(os.environ["BRAID_TEST_UNIQUE_ID"]), rank)

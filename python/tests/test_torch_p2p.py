@@ -136,6 +136,15 @@ def main():
     send_work.wait()
     check("future of irecv", fut.value()[0], torch.full((5,), float(PREV)))
 
+    # Polling is_completed() alone must start deferred operations too.
+    polled = torch.empty(9, dtype=torch.int64)
+    recv_work = dist.irecv(polled, NEXT, group=bg)
+    send_work = dist.isend(ident(rank, 9, torch.int64, 5), PREV, group=bg)
+    while not recv_work.is_completed():
+        pass
+    send_work.wait()
+    check("polled irecv", polled, ident(NEXT, 9, torch.int64, 5))
+
     expect(RuntimeError, "not by tag",
            lambda: dist.send(torch.zeros(1), NEXT, group=bg, tag=3))
     expect(RuntimeError, "any source", lambda: dist.recv(torch.zeros(1), group=bg))

@@ -149,6 +149,44 @@ class Buffer {
 
 using BufferPtr = std::shared_ptr<Buffer>;
 
+// Between braid.group_start() and the outermost group_end() Braid defers the calls made on this
+// thread, so the buffers of blocking calls (and of nonblocking requests dropped early) must stay
+// exported until the group ends; they wait here. Only touched with the GIL held.
+struct GroupState {
+  int depth = 0;
+  std::vector<BufferPtr> buffers;
+  std::vector<braidRequest_t> orphans;  // requests destroyed inside the group: waited at its end.
+};
+thread_local GroupState group_state;
+
+void GroupStart() {
+  Check(braidGroupStart());
+  ++group_state.depth;
+}
+
+void GroupEnd() {
+  if (group_state.depth == 0) {
+    throw Failure{braidInvalidUsage,
+                  "invalid usage: group_end() without a matching group_start() on this thread"};
+  }
+  braidResult_t rc = braidSuccess;
+  std::string detail;
+  {
+    py::gil_scoped_release release;
+    rc = braidGroupEnd();
+    if (rc != braidSuccess) detail = braidGetLastError();
+  }
+  if (--group_state.depth == 0) {
+    std::vector<braidRequest_t> orphans = std::move(group_state.orphans);
+    {
+      py::gil_scoped_release release;
+      for (braidRequest_t r : orphans) braidWait(r);  // errors: already reported by End.
+    }
+    group_state.buffers.clear();
+  }
+  if (rc != braidSuccess) throw Failure{rc, std::string(braidGetErrorString(rc)) + ": " + detail};
+}
+
 // A started nonblocking operation. Keeps its buffers alive and exported until it completes.
 class Request {
  public:
@@ -157,8 +195,12 @@ class Request {
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
   ~Request() {
-    // The buffers may not be released while Braid still writes them: finish first.
-    if (request_ != nullptr) {
+    // The buffers may not be released while Braid still writes them: finish first. Inside a
+    // group the request cannot be waited on yet: the group's end does it.
+    if (request_ != nullptr && group_state.depth > 0) {
+      group_state.orphans.push_back(request_);
+      group_state.buffers.insert(group_state.buffers.end(), buffers_.begin(), buffers_.end());
+    } else if (request_ != nullptr) {
       py::gil_scoped_release release;
       braidWait(request_);
     }
@@ -167,6 +209,7 @@ class Request {
   // True once complete; raises the operation's error.
   bool Test() {
     if (request_ == nullptr) return true;
+    NotInGroup("test");
     int done = 0;
     braidResult_t rc = braidTest(request_, &done);
     if (rc != braidSuccess && rc != braidInProgress) done = 1;
@@ -179,6 +222,7 @@ class Request {
   // Blocks (without the GIL) until complete; returns the output buffer (None for barrier).
   py::object Wait() {
     if (request_ != nullptr) {
+      NotInGroup("wait");
       braidRequest_t request = std::exchange(request_, nullptr);
       CallWithoutGil([&] { return braidWait(request); });
       buffers_.clear();
@@ -187,6 +231,16 @@ class Request {
   }
 
  private:
+  // Braid refuses (and would keep) a request of a group that has not ended.
+  static void NotInGroup(const char* what) {
+    if (group_state.depth > 0) {
+      throw Failure{braidInvalidUsage,
+                    std::string("invalid usage: Request.") + what +
+                        "() inside braid.group(): the group's operations start at its end; "
+                        "wait after the group"};
+    }
+  }
+
   braidRequest_t request_;
   std::vector<BufferPtr> buffers_;
   py::object result_;
@@ -324,8 +378,119 @@ class Comm {
                [=](braidRequest_t* r) { return r ? braidIbarrier(c, r) : braidBarrier(c); });
   }
 
+  // The reduction lands in recv at the root only; recv defaults to send (in place at the root,
+  // where send must then be writable). Returns recv.
+  py::object Reduce(const py::object& send, const py::object& recv, braidRedOp_t op, int root,
+                    std::optional<braidDataType_t> dtype, bool nonblocking) {
+    const bool in_place = recv.is_none();
+    auto in = std::make_shared<Buffer>(send, in_place && root == rank(), dtype, "sendbuf");
+    auto out = in_place ? in : std::make_shared<Buffer>(recv, true, dtype, "recvbuf");
+    SameType(*in, *out);
+    if (out->count() != in->count()) {
+      throw py::value_error("Reduce: recvbuf has " + std::to_string(out->count()) +
+                            " elements, sendbuf " + std::to_string(in->count()));
+    }
+    braidComm_t c = Live();
+    return Run({in, out}, out->object(), nonblocking, [=](braidRequest_t* r) {
+      return r ? braidIreduce(in->data(), out->data(), in->count(), in->type(), op, root, c, r)
+               : braidReduce(in->data(), out->data(), in->count(), in->type(), op, root, c);
+    });
+  }
+  // send holds size() equal blocks, block r going to rank r; recv (default: send, in place)
+  // receives rank r's block at block r. Returns recv.
+  py::object AllToAll(const py::object& send, const py::object& recv,
+                      std::optional<braidDataType_t> dtype, bool nonblocking) {
+    const bool in_place = recv.is_none();
+    auto in = std::make_shared<Buffer>(send, in_place, dtype, "sendbuf");
+    auto out = in_place ? in : std::make_shared<Buffer>(recv, true, dtype, "recvbuf");
+    SameType(*in, *out);
+    const size_t n = static_cast<size_t>(size());
+    if (in->count() % n != 0 || out->count() != in->count()) {
+      throw py::value_error("AllToAll: sendbuf (" + std::to_string(in->count()) +
+                            " elements) and recvbuf (" + std::to_string(out->count()) +
+                            ") must be the same length, a multiple of size() = " +
+                            std::to_string(n));
+    }
+    const size_t block = in->count() / n;
+    braidComm_t c = Live();
+    return Run({in, out}, out->object(), nonblocking, [=](braidRequest_t* r) {
+      return r ? braidIallToAll(in->data(), out->data(), block, in->type(), c, r)
+               : braidAllToAll(in->data(), out->data(), block, in->type(), c);
+    });
+  }
+  // sendcounts[r] elements at sdispls[r] of send go to rank r; rank r's block lands at
+  // rdispls[r] of recv (recvcounts[r] elements). Displacements default to the packed layout
+  // (running sums of the counts). Returns recv.
+  py::object AllToAllv(const py::object& send, std::vector<size_t> send_counts,
+                       const py::object& recv, std::vector<size_t> recv_counts,
+                       std::optional<std::vector<size_t>> send_displs,
+                       std::optional<std::vector<size_t>> recv_displs,
+                       std::optional<braidDataType_t> dtype, bool nonblocking) {
+    auto in = std::make_shared<Buffer>(send, false, dtype, "sendbuf");
+    auto out = std::make_shared<Buffer>(recv, true, dtype, "recvbuf");
+    SameType(*in, *out);
+    auto sd = std::make_shared<std::vector<size_t>>(
+        Layout("sendcounts", "sdispls", send_counts, send_displs, in->count(), "sendbuf"));
+    auto rd = std::make_shared<std::vector<size_t>>(
+        Layout("recvcounts", "rdispls", recv_counts, recv_displs, out->count(), "recvbuf"));
+    auto sc = std::make_shared<std::vector<size_t>>(std::move(send_counts));
+    auto rc = std::make_shared<std::vector<size_t>>(std::move(recv_counts));
+    braidComm_t c = Live();
+    return Run({in, out}, out->object(), nonblocking, [=](braidRequest_t* r) {
+      return r ? braidIallToAllv(in->data(), sc->data(), sd->data(), out->data(), rc->data(),
+                                 rd->data(), in->type(), c, r)
+               : braidAllToAllv(in->data(), sc->data(), sd->data(), out->data(), rc->data(),
+                                rd->data(), in->type(), c);
+    });
+  }
+  // The k-th send to a peer matches that peer's k-th recv from this rank. Returns the buffer.
+  py::object Send(const py::object& buffer, int peer, std::optional<braidDataType_t> dtype,
+                  bool nonblocking) {
+    auto buf = std::make_shared<Buffer>(buffer, false, dtype, "buffer");
+    braidComm_t c = Live();
+    return Run({buf}, buf->object(), nonblocking, [=](braidRequest_t* r) {
+      return r ? braidIsend(buf->data(), buf->count(), buf->type(), peer, c, r)
+               : braidSend(buf->data(), buf->count(), buf->type(), peer, c);
+    });
+  }
+  py::object Recv(const py::object& buffer, int peer, std::optional<braidDataType_t> dtype,
+                  bool nonblocking) {
+    auto buf = std::make_shared<Buffer>(buffer, true, dtype, "buffer");
+    braidComm_t c = Live();
+    return Run({buf}, buf->object(), nonblocking, [=](braidRequest_t* r) {
+      return r ? braidIrecv(buf->data(), buf->count(), buf->type(), peer, c, r)
+               : braidRecv(buf->data(), buf->count(), buf->type(), peer, c);
+    });
+  }
+
  private:
   explicit Comm(braidComm_t comm) : comm_(comm) {}
+
+  // Checks one side of an AllToAllv (size() counts; every block inside the buffer) and returns
+  // its displacements, the packed layout when none are given.
+  std::vector<size_t> Layout(const char* counts_name, const char* displs_name,
+                             const std::vector<size_t>& counts,
+                             const std::optional<std::vector<size_t>>& given, size_t length,
+                             const char* buffer_name) const {
+    const size_t n = static_cast<size_t>(size());
+    if (counts.size() != n || (given && given->size() != n)) {
+      throw py::value_error(std::string("AllToAllv: ") + counts_name + " and " + displs_name +
+                            " must have size() = " + std::to_string(n) + " entries");
+    }
+    std::vector<size_t> displs(n);
+    size_t next = 0;
+    for (size_t r = 0; r < n; ++r) {
+      displs[r] = given ? (*given)[r] : next;
+      next = displs[r] + counts[r];
+      if (counts[r] != 0 && (counts[r] > length || displs[r] > length - counts[r])) {
+        throw py::value_error(std::string("AllToAllv: the block for rank ") + std::to_string(r) +
+                              " (" + std::to_string(counts[r]) + " elements at " +
+                              std::to_string(displs[r]) + ") does not fit " + buffer_name +
+                              " of " + std::to_string(length) + " elements");
+      }
+    }
+    return displs;
+  }
 
   braidComm_t Live() const {
     if (comm_ == nullptr) {
@@ -344,6 +509,9 @@ class Comm {
                         const Start& start) {
     if (!nonblocking) {
       CallWithoutGil([&] { return start(nullptr); });
+      if (group_state.depth > 0) {
+        group_state.buffers.insert(group_state.buffers.end(), buffers.begin(), buffers.end());
+      }
       return result;
     }
     braidRequest_t request = nullptr;
@@ -400,6 +568,12 @@ PYBIND11_MODULE(_braid, m) {
   m.def("get_unique_id", &GetUniqueId,
         "A new unique id (bytes); this process hosts the rendezvous root until all ranks joined");
 
+  m.def("group_start", &GroupStart,
+        "Defers this thread's Braid calls until the matching group_end() (groups nest); "
+        "sends and receives of a group run as one batch, so exchanges cannot deadlock");
+  m.def("group_end", &GroupEnd,
+        "Issues the group's calls at the outermost end and waits for its blocking ones");
+
   py::class_<Request>(m, "Request", "A started nonblocking collective")
       .def("test", &Request::Test, "True once complete (raises BraidError if it failed)")
       .def("wait", &Request::Wait, "Blocks until complete; returns the output buffer");
@@ -451,6 +625,54 @@ PYBIND11_MODULE(_braid, m) {
       .def("ibroadcast", [](Comm& c, py::object b, int root, std::optional<braidDataType_t> t) {
              return c.Broadcast(b, root, t, true);
            }, py::arg("buffer"), py::arg("root") = 0, dtype)
+      .def("reduce", [](Comm& c, py::object s, py::object r, braidRedOp_t op, int root,
+                        std::optional<braidDataType_t> t) {
+             return c.Reduce(s, r, op, root, t, false);
+           }, py::arg("sendbuf"), py::arg("recvbuf") = py::none(), py::arg("op") = braidSum,
+           py::arg("root") = 0, dtype)
+      .def("ireduce", [](Comm& c, py::object s, py::object r, braidRedOp_t op, int root,
+                         std::optional<braidDataType_t> t) {
+             return c.Reduce(s, r, op, root, t, true);
+           }, py::arg("sendbuf"), py::arg("recvbuf") = py::none(), py::arg("op") = braidSum,
+           py::arg("root") = 0, dtype)
+      .def("all_to_all", [](Comm& c, py::object s, py::object r,
+                            std::optional<braidDataType_t> t) {
+             return c.AllToAll(s, r, t, false);
+           }, py::arg("sendbuf"), py::arg("recvbuf") = py::none(), dtype)
+      .def("iall_to_all", [](Comm& c, py::object s, py::object r,
+                             std::optional<braidDataType_t> t) {
+             return c.AllToAll(s, r, t, true);
+           }, py::arg("sendbuf"), py::arg("recvbuf") = py::none(), dtype)
+      .def("all_to_allv", [](Comm& c, py::object s, std::vector<size_t> sc, py::object r,
+                             std::vector<size_t> rc, std::optional<std::vector<size_t>> sd,
+                             std::optional<std::vector<size_t>> rd,
+                             std::optional<braidDataType_t> t) {
+             return c.AllToAllv(s, std::move(sc), r, std::move(rc), std::move(sd),
+                                std::move(rd), t, false);
+           }, py::arg("sendbuf"), py::arg("sendcounts"), py::arg("recvbuf"),
+           py::arg("recvcounts"), py::arg("sdispls") = py::none(),
+           py::arg("rdispls") = py::none(), dtype)
+      .def("iall_to_allv", [](Comm& c, py::object s, std::vector<size_t> sc, py::object r,
+                              std::vector<size_t> rc, std::optional<std::vector<size_t>> sd,
+                              std::optional<std::vector<size_t>> rd,
+                              std::optional<braidDataType_t> t) {
+             return c.AllToAllv(s, std::move(sc), r, std::move(rc), std::move(sd),
+                                std::move(rd), t, true);
+           }, py::arg("sendbuf"), py::arg("sendcounts"), py::arg("recvbuf"),
+           py::arg("recvcounts"), py::arg("sdispls") = py::none(),
+           py::arg("rdispls") = py::none(), dtype)
+      .def("send", [](Comm& c, py::object b, int peer, std::optional<braidDataType_t> t) {
+             return c.Send(b, peer, t, false);
+           }, py::arg("buffer"), py::arg("peer"), dtype)
+      .def("isend", [](Comm& c, py::object b, int peer, std::optional<braidDataType_t> t) {
+             return c.Send(b, peer, t, true);
+           }, py::arg("buffer"), py::arg("peer"), dtype)
+      .def("recv", [](Comm& c, py::object b, int peer, std::optional<braidDataType_t> t) {
+             return c.Recv(b, peer, t, false);
+           }, py::arg("buffer"), py::arg("peer"), dtype)
+      .def("irecv", [](Comm& c, py::object b, int peer, std::optional<braidDataType_t> t) {
+             return c.Recv(b, peer, t, true);
+           }, py::arg("buffer"), py::arg("peer"), dtype)
       .def("barrier", [](Comm& c) { c.Barrier(false); })
       .def("ibarrier", [](Comm& c) { return c.Barrier(true); });
 }

@@ -36,6 +36,7 @@ std::string Describe(braidResult_t rc, const char* what, int rank) {
 }
 
 class BraidWork;
+class PointToPointBatch;
 
 // Completes works whose Future was requested (DDP chains its bucket callbacks on futures, and
 // nobody calls wait on the work itself). Braid runs a communicator's operations in the order
@@ -89,13 +90,15 @@ class BraidWork : public c10d::Work {
  public:
   BraidWork(int rank, OpType type, const char* name, std::vector<at::Tensor> outputs,
             std::vector<at::Tensor> keep_alive, std::function<void()> on_success,
-            std::shared_ptr<Completer> completer)
+            std::shared_ptr<Completer> completer,
+            std::shared_ptr<PointToPointBatch> batch = nullptr)
       : Work(rank, type),
         name_(name),
         outputs_(std::move(outputs)),
         keep_alive_(std::move(keep_alive)),
         on_success_(std::move(on_success)),
         completer_(std::move(completer)),
+        batch_(std::move(batch)),
         future_(c10::make_intrusive<at::ivalue::Future>(TensorListType())) {}
 
   ~BraidWork() override {
@@ -103,9 +106,15 @@ class BraidWork : public c10d::Work {
     if (request_ != nullptr) braidWait(request_);
   }
 
-  void Attach(braidRequest_t request) { request_ = request; }
+  void Attach(braidRequest_t request) {
+    std::lock_guard<std::mutex> lock(claim_mutex_);
+    request_ = request;
+  }
+  // A deferred operation that could not be started.
+  void FailToStart(const std::string& detail) { Finish(braidInvalidArgument, detail); }
 
   bool isCompleted() override {
+    StartDeferred();
     braidRequest_t finished = nullptr;
     braidResult_t rc = braidSuccess;
     std::string detail;
@@ -127,6 +136,7 @@ class BraidWork : public c10d::Work {
 
   // timeout 0 (the default) waits as long as Braid's own timeout allows.
   bool wait(std::chrono::milliseconds timeout) override {
+    StartDeferred();
     if (timeout == kNoTimeout) {
       Complete();
     } else {
@@ -144,6 +154,7 @@ class BraidWork : public c10d::Work {
   std::vector<at::Tensor> result() override { return outputs_; }
 
   c10::intrusive_ptr<c10::ivalue::Future> getFuture() override {
+    StartDeferred();
     bool enqueue = false;
     {
       std::lock_guard<std::mutex> lock(claim_mutex_);
@@ -156,6 +167,7 @@ class BraidWork : public c10d::Work {
 
   // Blocks until complete: waits on the Braid request, or for the thread that already does.
   void Complete() {
+    StartDeferred();
     braidRequest_t request;
     {
       std::lock_guard<std::mutex> lock(claim_mutex_);
@@ -171,6 +183,8 @@ class BraidWork : public c10d::Work {
   }
 
  private:
+  void StartDeferred();
+
   void Finish(braidResult_t rc, const std::string& detail) {
     std::exception_ptr error;
     if (rc != braidSuccess) {
@@ -196,11 +210,81 @@ class BraidWork : public c10d::Work {
   std::vector<at::Tensor> keep_alive_;
   std::function<void()> on_success_;
   std::shared_ptr<Completer> completer_;
+  std::shared_ptr<PointToPointBatch> batch_;  // set for sends and receives.
   c10::intrusive_ptr<at::ivalue::Future> future_;
   std::mutex claim_mutex_;  // guards request_ and future_requested_.
   braidRequest_t request_ = nullptr;
   bool future_requested_ = false;
 };
+
+// Sends and receives are deferred and started together as one Braid group when anything needs
+// one of them (a wait, a test, a future) or before the next collective. c10d users write
+// exchanges as isend + irecv + wait (batch_isend_irecv is exactly that for this backend), and
+// Braid runs a communicator's operations in issue order where a send may wait for its receive:
+// started one by one, a ring of isend-then-irecv would deadlock; grouped, receives are posted
+// before sends. Order among deferred operations, and relative to collectives, is kept.
+class PointToPointBatch {
+ public:
+  PointToPointBatch(braidComm_t comm, int rank) : comm_(comm), rank_(rank) {}
+
+  void Add(c10::intrusive_ptr<BraidWork> work, bool is_send, at::Tensor tensor,
+           braidDataType_t type, int peer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back({std::move(work), is_send, std::move(tensor), type, peer});
+  }
+
+  // Starts everything pending as one group; returns once their requests are attached.
+  void Flush() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_.empty()) return;
+    std::vector<Pending> batch = std::move(pending_);
+    pending_.clear();
+    std::vector<braidRequest_t> requests(batch.size(), nullptr);
+    std::vector<std::string> errors(batch.size());
+    braidResult_t rc = braidGroupStart();
+    if (rc != braidSuccess) {
+      for (Pending& p : batch) p.work->FailToStart(Describe(rc, "braidGroupStart", rank_));
+      return;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Pending& p = batch[i];
+      rc = p.is_send ? braidIsend(p.tensor.data_ptr(), p.tensor.numel(), p.type, p.peer, comm_,
+                                  &requests[i])
+                     : braidIrecv(p.tensor.data_ptr(), p.tensor.numel(), p.type, p.peer, comm_,
+                                  &requests[i]);
+      if (rc != braidSuccess) {
+        errors[i] = Describe(rc, p.is_send ? "send" : "recv", rank_);
+        requests[i] = nullptr;
+      }
+    }
+    // An End error is also the error of the group's requests: their waits report it.
+    braidGroupEnd();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (requests[i] != nullptr) {
+        batch[i].work->Attach(requests[i]);
+      } else {
+        batch[i].work->FailToStart(errors[i]);
+      }
+    }
+  }
+
+ private:
+  struct Pending {
+    c10::intrusive_ptr<BraidWork> work;
+    bool is_send;
+    at::Tensor tensor;
+    braidDataType_t type;
+    int peer;
+  };
+  braidComm_t comm_;
+  int rank_;
+  std::mutex mutex_;  // one flush at a time: Braid's group is per thread.
+  std::vector<Pending> pending_;
+};
+
+void BraidWork::StartDeferred() {
+  if (batch_) batch_->Flush();
+}
 
 void Completer::Add(c10::intrusive_ptr<BraidWork> work) {
   {
@@ -305,9 +389,11 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
       rc = braidCommSetTimeout(comm_, static_cast<double>(timeout.count()) / 1000.0);
       if (rc != braidSuccess) throw std::runtime_error(Describe(rc, "braidCommSetTimeout", rank));
     }
+    batch_ = std::make_shared<PointToPointBatch>(comm_, rank);
   }
 
   ~ProcessGroupBraid() override {
+    if (batch_) batch_->Flush();  // sends and receives nobody waited for still go out.
     completer_->Stop();
     if (comm_ != nullptr) braidCommDestroy(comm_);
   }
@@ -336,16 +422,16 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
     });
   }
 
-  // Braid has no Reduce yet (branch `api` adds braidReduce): an AllReduce gives the root the
-  // same result; the other ranks reduce into scratch so their tensors stay unchanged.
+  // In place at the root; the other ranks' tensors are only read.
   c10::intrusive_ptr<c10d::Work> reduce(std::vector<at::Tensor>& tensors,
                                         const c10d::ReduceOptions& opts) override {
     const at::Tensor& t = Single(tensors, "reduce");
     const braidDataType_t type = TypeOf(t, "reduce");
     const braidRedOp_t op = OpOf(opts.reduceOp, "reduce");
-    at::Tensor out = opts.rootRank == getRank() ? t : at::empty_like(t);
-    return Launch(OpType::REDUCE, "reduce", {t}, {out}, [&](braidRequest_t* r) {
-      return braidIallReduce(t.data_ptr(), out.data_ptr(), t.numel(), type, op, comm_, r);
+    const int root = static_cast<int>(opts.rootRank);
+    void* out = root == getRank() ? t.data_ptr() : nullptr;
+    return Launch(OpType::REDUCE, "reduce", {t}, {}, [&](braidRequest_t* r) {
+      return braidIreduce(t.data_ptr(), out, t.numel(), type, op, root, comm_, r);
     });
   }
 
@@ -420,65 +506,78 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                   });
   }
 
-  // Braid has no AllToAll yet (branch `api` adds braidAllToAll). Equal splits are served by an
-  // AllGather of every rank's whole input, from which each rank keeps its blocks: correct, but
-  // world_size times the traffic. Uneven splits wait for braidAllToAll.
+  // Splits count rows (dim 0); empty splits mean equal ones, which take braidIallToAll.
   c10::intrusive_ptr<c10d::Work> alltoall_base(at::Tensor& out, at::Tensor& in,
                                                std::vector<int64_t>& out_splits,
                                                std::vector<int64_t>& in_splits,
                                                const c10d::AllToAllOptions&) override {
-    TORCH_CHECK(out_splits.empty() && in_splits.empty(),
-                "ProcessGroupBraid alltoall_base: uneven split sizes are not implemented yet "
-                "(they need braidAllToAll, which the C API does not have yet)");
     const braidDataType_t type = TypeOf(in, "alltoall_base");
     TypeOf(out, "alltoall_base");
-    SameShape(in, out, "alltoall_base");
-    TORCH_CHECK(in.numel() % getSize() == 0, "ProcessGroupBraid alltoall_base: ", in.numel(),
-                " elements do not split evenly over ", getSize(), " ranks");
-    const int64_t n = in.numel(), block = n / getSize(), me = getRank();
-    at::Tensor gathered = at::empty({getSize() * n}, in.options());
-    at::Tensor flat_out = out.view({-1});
-    auto copy_out = [gathered, flat_out, n, block, me, size = getSize()] {
-      for (int64_t j = 0; j < size; ++j) {
-        flat_out.narrow(0, j * block, block).copy_(gathered.narrow(0, j * n + me * block, block));
-      }
-    };
-    return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in, gathered},
-                  [&](braidRequest_t* r) {
-                    return braidIallGather(in.data_ptr(), gathered.data_ptr(), n, type, comm_, r);
-                  }, copy_out);
+    TORCH_CHECK(in.scalar_type() == out.scalar_type(),
+                "ProcessGroupBraid alltoall_base: input is ", in.scalar_type(), ", output ",
+                out.scalar_type());
+    if (out_splits.empty() && in_splits.empty()) {
+      SameShape(in, out, "alltoall_base");
+      TORCH_CHECK(in.numel() % getSize() == 0, "ProcessGroupBraid alltoall_base: ", in.numel(),
+                  " elements do not split evenly over ", getSize(),
+                  " ranks (pass input_split_sizes/output_split_sizes)");
+      const int64_t block = in.numel() / getSize();
+      return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in},
+                    [&](braidRequest_t* r) {
+                      return braidIallToAll(in.data_ptr(), out.data_ptr(), block, type, comm_,
+                                            r);
+                    });
+    }
+    std::vector<size_t> send_counts, send_displs, recv_counts, recv_displs;
+    ElementLayout(in, in_splits, "input", &send_counts, &send_displs);
+    ElementLayout(out, out_splits, "output", &recv_counts, &recv_displs);
+    return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in}, [&](braidRequest_t* r) {
+      return braidIallToAllv(in.data_ptr(), send_counts.data(), send_displs.data(),
+                             out.data_ptr(), recv_counts.data(), recv_displs.data(), type, comm_,
+                             r);
+    });
   }
 
-  // Same AllGather fallback; every tensor must have the same number of elements.
+  // inputs[j] goes to rank j, outputs[j] comes from rank j; sizes may differ. Staged through
+  // two flat buffers and one braidIallToAllv.
   c10::intrusive_ptr<c10d::Work> alltoall(std::vector<at::Tensor>& outputs,
                                           std::vector<at::Tensor>& inputs,
                                           const c10d::AllToAllOptions&) override {
     const size_t size = static_cast<size_t>(getSize());
     TORCH_CHECK(outputs.size() == size && inputs.size() == size,
                 "ProcessGroupBraid alltoall: expects world_size input and output tensors");
-    const at::Tensor& first = inputs[0];
-    const braidDataType_t type = TypeOf(first, "alltoall");
+    const braidDataType_t type = TypeOf(inputs[0], "alltoall");
+    std::vector<size_t> send_counts(size), send_displs(size), recv_counts(size),
+        recv_displs(size);
+    size_t send_total = 0, recv_total = 0;
     for (size_t j = 0; j < size; ++j) {
-      TORCH_CHECK(inputs[j].numel() == first.numel() && outputs[j].numel() == first.numel() &&
-                      inputs[j].scalar_type() == first.scalar_type() &&
-                      outputs[j].scalar_type() == first.scalar_type(),
-                  "ProcessGroupBraid alltoall: tensors of different sizes are not implemented "
-                  "yet (they need braidAllToAll, which the C API does not have yet)");
+      TORCH_CHECK(inputs[j].scalar_type() == inputs[0].scalar_type() &&
+                      outputs[j].scalar_type() == inputs[0].scalar_type(),
+                  "ProcessGroupBraid alltoall: all tensors must have one dtype");
+      TypeOf(outputs[j], "alltoall");
+      send_displs[j] = send_total;
+      send_total += send_counts[j] = static_cast<size_t>(inputs[j].numel());
+      recv_displs[j] = recv_total;
+      recv_total += recv_counts[j] = static_cast<size_t>(outputs[j].numel());
     }
-    const int64_t m = first.numel(), n = m * getSize(), me = getRank();
-    at::Tensor flat_in = at::empty({n}, first.options());
-    for (size_t j = 0; j < size; ++j) flat_in.narrow(0, j * m, m).copy_(inputs[j].reshape({-1}));
-    at::Tensor gathered = at::empty({getSize() * n}, first.options());
+    const auto options = inputs[0].options();
+    at::Tensor flat_in = at::empty({static_cast<int64_t>(send_total)}, options);
+    at::Tensor flat_out = at::empty({static_cast<int64_t>(recv_total)}, options);
+    for (size_t j = 0; j < size; ++j) {
+      flat_in.narrow(0, send_displs[j], send_counts[j]).copy_(inputs[j].reshape({-1}));
+    }
     std::vector<at::Tensor> outs = outputs;
-    auto copy_out = [outs, gathered, n, m, me] {
+    auto copy_out = [outs, flat_out, recv_counts, recv_displs] {
       for (size_t j = 0; j < outs.size(); ++j) {
-        outs[j].copy_(gathered.narrow(0, j * n + me * m, m).view(outs[j].sizes()));
+        outs[j].copy_(flat_out.narrow(0, recv_displs[j], recv_counts[j]).view(outs[j].sizes()));
       }
     };
-    return Launch(OpType::ALLTOALL, "alltoall", outs, {flat_in, gathered},
+    return Launch(OpType::ALLTOALL, "alltoall", outs, {flat_in, flat_out},
                   [&](braidRequest_t* r) {
-                    return braidIallGather(flat_in.data_ptr(), gathered.data_ptr(), n, type,
-                                           comm_, r);
+                    return braidIallToAllv(flat_in.data_ptr(), send_counts.data(),
+                                           send_displs.data(), flat_out.data_ptr(),
+                                           recv_counts.data(), recv_displs.data(), type, comm_,
+                                           r);
                   }, copy_out);
   }
 
@@ -487,14 +586,21 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                   [&](braidRequest_t* r) { return braidIbarrier(comm_, r); });
   }
 
-  // Point-to-point needs braidSend/braidRecv (branch `api`); collectives cannot express it.
-  c10::intrusive_ptr<c10d::Work> send(std::vector<at::Tensor>&, int, int) override {
-    TORCH_CHECK(false, "ProcessGroupBraid send: not implemented yet: it needs braidSend, which "
-                       "the C API does not have yet; use a gloo group for point-to-point");
+  // Braid matches the k-th send from a to b with the k-th receive on b from a: by order, not
+  // by tag. Non-zero tags are refused rather than ignored: code that passes them (gloo matches
+  // by tag) may post receives out of send order, and ignoring the tag would then deliver the
+  // wrong message silently; tag 0 (the default everywhere in torch.distributed) is accepted.
+  c10::intrusive_ptr<c10d::Work> send(std::vector<at::Tensor>& tensors, int dst,
+                                      int tag) override {
+    return PointToPoint(OpType::SEND, "send", tensors, dst, tag);
   }
-  c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>&, int, int) override {
-    TORCH_CHECK(false, "ProcessGroupBraid recv: not implemented yet: it needs braidRecv, which "
-                       "the C API does not have yet; use a gloo group for point-to-point");
+  c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>& tensors, int src,
+                                      int tag) override {
+    return PointToPoint(OpType::RECV, "recv", tensors, src, tag);
+  }
+  c10::intrusive_ptr<c10d::Work> recvAnysource(std::vector<at::Tensor>&, int) override {
+    TORCH_CHECK(false, "ProcessGroupBraid recv from any source (src=None) is not supported: "
+                       "Braid matches a receive to one peer's sends in order; pass src=");
   }
 
  private:
@@ -504,6 +610,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                                         std::vector<at::Tensor> keep_alive,
                                         const std::function<braidResult_t(braidRequest_t*)>& start,
                                         std::function<void()> on_success = {}) {
+    batch_->Flush();  // deferred sends and receives were issued before this collective.
     auto work = c10::make_intrusive<BraidWork>(getRank(), type, name, std::move(outputs),
                                                std::move(keep_alive), std::move(on_success),
                                                completer_);
@@ -514,8 +621,51 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
     return work;
   }
 
+  c10::intrusive_ptr<c10d::Work> PointToPoint(OpType type, const char* name,
+                                              std::vector<at::Tensor>& tensors, int peer,
+                                              int tag) {
+    const at::Tensor& t = Single(tensors, name);
+    const braidDataType_t dtype = TypeOf(t, name);
+    TORCH_CHECK(tag == 0, "ProcessGroupBraid ", name, ": tag ", tag,
+                " is not supported: Braid matches sends and receives between two ranks by "
+                "their order, not by tag; post them in the same order on both sides with tag 0");
+    TORCH_CHECK(peer >= 0 && peer < getSize(), "ProcessGroupBraid ", name, ": peer ", peer,
+                " is out of range for ", getSize(), " ranks");
+    auto work = c10::make_intrusive<BraidWork>(getRank(), type, name, std::vector<at::Tensor>{t},
+                                               std::vector<at::Tensor>{t}, nullptr, completer_,
+                                               batch_);
+    batch_->Add(work, type == OpType::SEND, t, dtype, peer);
+    return work;
+  }
+
+  // Element counts and displacements of one side of alltoall_base from its row splits.
+  void ElementLayout(const at::Tensor& t, const std::vector<int64_t>& splits, const char* side,
+                     std::vector<size_t>* counts, std::vector<size_t>* displs) const {
+    const int64_t size = getSize();
+    const int64_t rows = t.dim() == 0 ? t.numel() : t.size(0);
+    const int64_t row = rows == 0 ? 0 : t.numel() / rows;
+    std::vector<int64_t> given = splits;
+    if (given.empty()) {
+      TORCH_CHECK(rows % size == 0, "ProcessGroupBraid alltoall_base: ", side, " has ", rows,
+                  " rows, which do not split evenly over ", size, " ranks");
+      given.assign(static_cast<size_t>(size), rows / size);
+    }
+    TORCH_CHECK(static_cast<int64_t>(given.size()) == size, "ProcessGroupBraid alltoall_base: ",
+                side, " split sizes have ", given.size(), " entries, not world_size ", size);
+    int64_t next = 0;
+    for (int64_t split : given) {
+      TORCH_CHECK(split >= 0, "ProcessGroupBraid alltoall_base: negative ", side, " split");
+      counts->push_back(static_cast<size_t>(split * row));
+      displs->push_back(static_cast<size_t>(next * row));
+      next += split;
+    }
+    TORCH_CHECK(next == rows, "ProcessGroupBraid alltoall_base: ", side,
+                " split sizes add up to ", next, " rows but the tensor has ", rows);
+  }
+
   braidComm_t comm_ = nullptr;
   std::shared_ptr<Completer> completer_;
+  std::shared_ptr<PointToPointBatch> batch_;
 };
 
 }  // namespace

@@ -1,22 +1,11 @@
 """Argument checking of the bindings in one process: unsupported dtypes, non-contiguous and
 read-only buffers, size mismatches and Braid's own errors raise, naming what is wrong."""
 import os
-import sys
 
 import numpy as np
 
 import braid
-
-
-def expect(exc_type, fragment, call):
-    try:
-        call()
-    except exc_type as e:
-        if fragment not in str(e):
-            sys.exit(f"{exc_type.__name__} without '{fragment}': {e}")
-        return e
-    sys.exit(f"expected {exc_type.__name__} ({fragment})")
-
+from expect import expect
 
 assert braid.version() >= 100, braid.version()
 assert len(braid.get_unique_id()) == 128

@@ -32,6 +32,14 @@ absl::Status Communicator::PrepareRecovery(const BlobExchange& exchange,
 
 void Communicator::StartHeartbeat() {
   if (config_.heartbeat_timeout.count() <= 0 || nranks_ == 1) return;
+  // Only transports that send heartbeats and report activity can tell silence from waiting
+  // (today tcp); elsewhere a long wait would look like a dead peer. Others rely on their own
+  // crash detection (liveness sockets, error completions) and BRAID_TIMEOUT.
+  if (!transport_->send_heartbeats()) {
+    BRAID_LOG(kInfo, "transport ", transport_name_, " has no heartbeats: silent peers are "
+              "reported by BRAID_TIMEOUT");
+    return;
+  }
   engine_->SetSilenceMonitor(
       std::make_unique<SilenceMonitor>(config_.heartbeat_timeout, rank_, hosts_));
   heartbeat_ = std::make_unique<HeartbeatSender>(transport_.get(),

@@ -41,7 +41,11 @@ std::string ExpectMismatch(int rank, braidComm_t comm, int odd_rank,
 
 RankOptions Options(bool check) {
   RankOptions options;
-  options.env = {{"BRAID_TIMEOUT", "120"}};
+  // Detection without CHECK is per connection: a receive fails when the same connection carries
+  // a message of the same collective with another signature. Ring and chain make every pair of
+  // mismatched calls share connections; other algorithms may leave the odd rank waiting on a
+  // peer that sent it nothing (then CHECK mode, below, or the timeout reports it).
+  options.env = {{"BRAID_TIMEOUT", "120"}, {"BRAID_ALGO", "allreduce:ring,broadcast:chain"}};
   if (check) options.env["BRAID_DEBUG"] = "WARN,CHECK";
   return options;
 }

@@ -55,6 +55,15 @@ absl::StatusOr<RequestPtr> ShmTransport::Recv(Peer& peer, void* buf, size_t len,
     if (!peer.sendq.empty()) PumpSends(peer);  // the acknowledgement of a read.
     return RequestPtr(request);
   }
+  for (const auto& [arrived, queue] : peer.unexpected) {
+    if (TagsConflict(tag, arrived)) {  // the peer is in a different collective: never wait.
+      absl::Status conflict =
+          TagConflictError("shm", ctx_.rank, DescribeRank(peer.rank, peer.host), tag, arrived);
+      if (abandoned_.ok()) abandoned_ = conflict;  // our farewell tells the others why.
+      request->Finish(std::move(conflict), 0);
+      return RequestPtr(request);
+    }
+  }
   if (peer.state != Peer::State::kOpen) return PeerUnusable(peer);
   peer.posted.push_back(request);
   return RequestPtr(request);
@@ -217,6 +226,19 @@ void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
   if (ShmRequestPtr request = peer.TakePosted(message->tag)) {
     Match(peer, message, request);
     return;
+  }
+  // A receive posted for the same collective under another signature will never match: fail it
+  // now rather than at the timeout (transport.h, TagsConflict).
+  for (auto it = peer.posted.begin(); it != peer.posted.end();) {
+    if (!TagsConflict((*it)->tag, message->tag)) {
+      ++it;
+      continue;
+    }
+    absl::Status conflict = TagConflictError("shm", ctx_.rank, DescribeRank(peer.rank, peer.host),
+                                             (*it)->tag, message->tag);
+    if (abandoned_.ok()) abandoned_ = conflict;  // our farewell tells the others why.
+    (*it)->Finish(std::move(conflict), 0);
+    it = peer.posted.erase(it);
   }
   if (!message->by_reference && message->total_len > 0) {
     message->heap.reset(new (std::nothrow) char[message->total_len]);

@@ -211,6 +211,9 @@ class OfiTransport final : public Transport {
   void OnCtrl(Op* op, size_t len);
   void Deliver(Peer& peer);
   void Match(Peer& peer, Message message, const OfiRequestPtr& request);
+  // A message that matched no receive: fails a posted receive of the same collective sequence
+  // but another signature check (TagsConflict) at once, as the contract asks.
+  void FailConflictingReceive(Peer& peer, uint64_t arrived);
   // Posts the data receives of a matched message into `dest` (null: discard them).
   absl::Status PostDataRecvs(Peer& peer, const CtrlHeader& header, char* dest,
                              const OfiRequestPtr& request);

@@ -264,6 +264,14 @@ absl::StatusOr<RequestPtr> OfiTransport::Recv(Peer& peer, void* buf, size_t len,
     Match(peer, std::move(message), request);
     return request;
   }
+  for (const auto& [arrived, queue] : peer.unexpected) {
+    if (!queue.empty() && TagsConflict(tag, arrived)) {  // a different collective: never wait.
+      request->Finish(TagConflictError("ofi", ctx_.rank, DescribeRank(peer.rank, peer.host), tag,
+                                       arrived),
+                      0);
+      return request;
+    }
+  }
   if (peer.state == Peer::State::kClosed) return peer.error;  // everything it sent is matched.
   peer.posted[tag].push_back(request);
   return request;
@@ -332,10 +340,25 @@ void OfiTransport::Deliver(Peer& peer) {
       if (it->second.empty()) peer.posted.erase(it);
       Match(peer, std::move(message), request);
     } else {
-      peer.unexpected[message.header.tag].push_back(std::move(message));
+      uint64_t tag = message.header.tag;
+      peer.unexpected[tag].push_back(std::move(message));
+      FailConflictingReceive(peer, tag);
     }
   }
   if (peer.said_goodbye) CloseIfDrained(peer);
+}
+
+void OfiTransport::FailConflictingReceive(Peer& peer, uint64_t arrived) {
+  for (auto it = peer.posted.begin(); it != peer.posted.end(); ++it) {
+    if (!TagsConflict(it->first, arrived)) continue;
+    for (const OfiRequestPtr& request : it->second) {
+      request->Finish(TagConflictError("ofi", ctx_.rank, DescribeRank(peer.rank, peer.host),
+                                       it->first, arrived),
+                      0);
+    }
+    peer.posted.erase(it);
+    return;
+  }
 }
 
 void OfiTransport::Match(Peer& peer, Message message, const OfiRequestPtr& request) {

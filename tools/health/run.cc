@@ -44,7 +44,8 @@ void SetCreationTimeout(double seconds) {
   setenv("BRAID_TIMEOUT", absl::StrFormat("%.3f", std::max(1.0, seconds)).c_str(), 1);
 }
 
-// Sends (side 1) or receives (side 0) one length-prefixed message over a two-rank comm.
+// Sends (side 1) or receives (side 0) one length-prefixed, acknowledged message over a two-rank
+// comm.
 braidResult_t Exchange(braidComm_t comm, int side, std::vector<std::byte>* bytes) {
   uint64_t length = bytes->size();
   braidResult_t r = braidBroadcast(&length, &length, 1, braidUint64, 1, comm);
@@ -53,7 +54,12 @@ braidResult_t Exchange(braidComm_t comm, int side, std::vector<std::byte>* bytes
     if (length > kMaxReportBytes) return braidRemoteError;
     bytes->resize(length);
   }
-  return braidBroadcast(bytes->data(), bytes->data(), bytes->size(), braidUint8, 1, comm);
+  r = braidBroadcast(bytes->data(), bytes->data(), bytes->size(), braidUint8, 1, comm);
+  if (r != braidSuccess) return r;
+  // An acknowledgement from host 0: a sender's call returns once its bytes are queued, and a
+  // sender that went on to tear the communicator down could lose them in flight.
+  uint64_t ack = 0;
+  return braidBroadcast(&ack, &ack, 1, braidUint64, 0, comm);
 }
 
 }  // namespace
@@ -67,6 +73,9 @@ RunResult RunHealthCheck(const RunOptions& opt) {
   };
   const Clock::time_point final_deadline = at(opt.budget_seconds - 1);
   if (!opt.transport.empty()) setenv("BRAID_TRANSPORT", opt.transport.c_str(), 1);
+  // No link-model measurement at creation: pair communicators must form within their round,
+  // and the tool measures links itself.
+  setenv("BRAID_TUNE", "0", 1);
   SetCreationTimeout(opt.budget_seconds / 4);
 
   braidComm_t world = nullptr;

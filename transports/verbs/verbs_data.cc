@@ -99,6 +99,17 @@ absl::StatusOr<RequestPtr> VerbsTransport::Recv(Peer& peer, void* buf, size_t le
     }
     return request;
   }
+  // A message of another collective at the same sequence number means the ranks diverged:
+  // fail now rather than wait for a message that will never come (transport.h).
+  for (const auto& [arrived, queue] : peer.unexpected) {
+    if (TagsConflict(tag, arrived)) {
+      mismatch_ = true;
+      request->Finish(TagConflictError("verbs", ctx_.rank, DescribeRank(peer.rank, peer.host),
+                                       tag, arrived),
+                      0);
+      return request;
+    }
+  }
   if (peer.state != Peer::State::kOpen) return peer.error;
   if (!fatal_.ok()) return fatal_;
   peer.posted[tag].push_back(std::move(recv));
@@ -199,6 +210,7 @@ void VerbsTransport::OnMessage(Peer& peer, int slot, size_t bytes) {
         arrival.data = std::make_unique<char[]>(std::max<size_t>(h.length, 1));
         if (h.length > 0) std::memcpy(arrival.data.get(), data + sizeof(h), h.length);
         peer.unexpected[h.tag].push_back(std::move(arrival));
+        FailConflictingReceives(peer, h.tag);
       }
       break;
     case MsgType::kRts:
@@ -206,6 +218,7 @@ void VerbsTransport::OnMessage(Peer& peer, int slot, size_t bytes) {
         MatchRts(peer, std::move(recv), h.id, h.length);
       } else {
         peer.unexpected[h.tag].push_back(Arrival{MsgType::kRts, h.length, h.id, nullptr});
+        FailConflictingReceives(peer, h.tag);
       }
       break;
     case MsgType::kCts: {
@@ -260,6 +273,22 @@ void VerbsTransport::OnMessage(Peer& peer, int slot, size_t bytes) {
     return;
   }
   ++peer.credits_to_return;
+}
+
+void VerbsTransport::FailConflictingReceives(Peer& peer, uint64_t arrived) {
+  for (auto it = peer.posted.begin(); it != peer.posted.end();) {
+    if (!TagsConflict(it->first, arrived)) {
+      ++it;
+      continue;
+    }
+    mismatch_ = true;
+    for (const PostedRecv& recv : it->second) {
+      recv.request->Finish(TagConflictError("verbs", ctx_.rank, DescribeRank(peer.rank, peer.host),
+                                            it->first, arrived),
+                           0);
+    }
+    it = peer.posted.erase(it);
+  }
 }
 
 void VerbsTransport::StartWrites(SendOp& op, uint64_t id, uint64_t addr, uint32_t rkey) {

@@ -144,6 +144,19 @@ void VerbsTransport::OnSocket(Peer& peer) {
   if (n >= 8 && magic == kGoodbyeMagic) {
     forget_socket();
     peer.goodbye = true;
+    if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
+      FailPeer(peer,
+               MakeError(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("verbs transport (rank ", ctx_.rank, "): connection to ",
+                                      DescribeRank(peer.rank, peer.host)),
+                         "shut down because it found the ranks in different collectives "
+                         "(collective mismatch: its own error describes the calls)",
+                         "make every rank issue the same collectives with the same arguments in "
+                         "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+               true, kGoodbyeMismatch);
+      mismatch_ = true;  // passed on in our own goodbyes.
+      return;
+    }
     if (blame >= 0 && blame < ctx_.nranks && peer.state == Peer::State::kOpen) {
       // The peer gave up because another rank failed: name that rank (its own end of
       // connection may still be on its way to us).
@@ -193,7 +206,7 @@ void VerbsTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int b
     BRAID_LOG(kWarn, status.message());
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
     }
   } else {
     BRAID_LOG(kInfo, status.message());

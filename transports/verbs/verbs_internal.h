@@ -48,6 +48,8 @@ inline constexpr int kSendQueueDepth = 256;      // send WRs per QP.
 inline constexpr size_t kWriteChunk = 4u << 20;  // largest single RDMA WRITE.
 inline constexpr size_t kMinStripe = 256u << 10; // below this, writes use one QP.
 inline constexpr uint32_t kInlineWanted = 256;
+// Goodbye blame value: we left because the ranks called different collectives (no rank failed).
+inline constexpr int32_t kGoodbyeMismatch = -2;
 
 enum class MsgType : uint8_t { kEager = 1, kRts, kCts, kFin, kRefuse, kCredit };
 
@@ -216,6 +218,8 @@ class VerbsTransport final : public Transport {
                                      bool iwrite);
   void StartWrites(SendOp& op, uint64_t id, uint64_t addr, uint32_t rkey);
   void MatchRts(Peer& peer, PostedRecv recv, uint64_t send_id, uint64_t length);
+  // A message with no posted receive arrived: fails the receives whose tags conflict with it.
+  void FailConflictingReceives(Peer& peer, uint64_t arrived);
   absl::StatusOr<Registration> Register(const void* buf, size_t len, const MemoryRegion* region);
   void Unregister(Registration& reg);
   absl::Status Mismatch(const Peer& peer, uint64_t tag, size_t posted, size_t sent) const;
@@ -223,6 +227,7 @@ class VerbsTransport final : public Transport {
   void OnError(const ibv_wc& wc);
   void OnAsyncEvent(const ibv_async_event& event);
   void OnSocket(Peer& peer);
+  // blame: the rank that failed (default: this peer), or kGoodbyeMismatch for nobody.
   void FailPeer(Peer& peer, absl::Status status, bool fatal, int blame = -1);
   void FailAll(absl::Status status);
   void ClosePeer(Peer& peer);
@@ -265,7 +270,8 @@ class VerbsTransport final : public Transport {
   std::unordered_map<uint32_t, SendOp> sends_;
   std::unordered_map<uint32_t, RecvOp> recvs_;
   absl::Status fatal_;
-  int fatal_rank_ = -1;
+  int fatal_rank_ = -1;     // the rank our fatal error blames; -1: none.
+  bool mismatch_ = false;   // a tag conflict was found: our goodbyes say so.
   std::chrono::steady_clock::time_point next_event_check_{};
 };
 

@@ -56,7 +56,7 @@ struct Hello {
 
 struct Goodbye {
   uint32_t magic;
-  int32_t blame;  // rank whose failure made us leave, or -1.
+  int32_t blame;  // rank whose failure made us leave, kGoodbyeMismatch, or -1.
 };
 
 uint64_t HelloMac(std::span<const std::byte> secret, uint32_t rank, uint64_t comm_id,
@@ -618,7 +618,9 @@ void VerbsTransport::Shutdown() {
     CheckEvents();
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  Goodbye goodbye{kGoodbyeMagic, fatal_.ok() ? -1 : fatal_rank_};
+  Goodbye goodbye{kGoodbyeMagic, !fatal_.ok() && fatal_rank_ >= 0 ? fatal_rank_
+                                 : mismatch_                     ? kGoodbyeMismatch
+                                                                 : -1};
   for (auto& peer : peers_) {
     if (!peer->socket) continue;
     WriteFully(peer->socket.get(), &goodbye, sizeof(goodbye),

@@ -74,7 +74,14 @@ TEST(Failures, InvalidArgumentsAreErrorsNotCrashes) {
 
 TEST(Failures, DeadPeerIsNamedQuickly) {
   EXPECT_EQ(RunRanks(3, [](int rank, int, braidComm_t comm) -> std::string {
-              if (rank == 2) std::_Exit(0);  // dies without a word, sockets closed by the kernel.
+              // Every rank must be past creation (which ends with collectives of its own, e.g.
+              // the selector's link measurement) before rank 2 dies: a barrier, and a pause so
+              // its last barrier messages leave before the process does.
+              if (braidBarrier(comm) != braidSuccess) return std::string("barrier before the fault: ") + braidGetLastError();
+              if (rank == 2) {
+                usleep(300000);
+                std::_Exit(0);  // dies without a word, sockets closed by the kernel.
+              }
               std::vector<float> data(1 << 20, 1.0f);
               auto start = Clock::now();
               braidResult_t rc = braidAllReduce(data.data(), data.data(), data.size(), braidFloat32, braidSum, comm);

@@ -180,9 +180,16 @@ HealthVerdict Analyze(const FabricMeasurements& fabric, const Thresholds& th) {
   for (int h = 0; h < n; ++h) {
     const HostTally& t = tally[static_cast<size_t>(h)];
     if (host_failed[static_cast<size_t>(h)] || t.latency_us.empty()) continue;
+    // Like slow-host: the host must be the common factor, slow with every host it met. Pairs
+    // measured at the same time share CPUs, so on a loaded machine a host can look slow with
+    // some of its peers by chance; a host that is itself loaded is slow with all of them.
+    const double slow_above = th.latency_factor * verdict.median_latency_us;
+    const bool slow_with_all =
+        t.latency_us.size() >= 2 &&
+        std::all_of(t.latency_us.begin(), t.latency_us.end(),
+                    [&](double us) { return us > slow_above; });
     double latency = Median(t.latency_us);
-    if (verdict.median_latency_us > 0 &&
-        latency > th.latency_factor * verdict.median_latency_us) {
+    if (verdict.median_latency_us > 0 && slow_with_all) {
       add(Severity::kDegraded, "straggler", name(h),
           absl::StrFormat("%s answers in %.1f us, %.1fx the median %.1f us. Check its load "
                           "(CPU, interrupts) and power settings.",

@@ -9,6 +9,7 @@
 #   cluster_mpirun RPH ARGS...  mpirun over the hosts through an rsh agent that enters the
 #                            namespace named as the host (host names added to /etc/hosts).
 #   cluster_cut_host I       cuts host hI off the network (link down), for fault tests.
+#   cluster_restore_host I   puts host hI back on the network.
 #   cluster_down             tears everything down (also run on EXIT).
 #   cluster_stale_cleanup    removes namespaces/links/hosts lines left by killed runs.
 #
@@ -131,6 +132,11 @@ cluster_up() {
 }
 
 cluster_cut_host() { ip -n "$(cluster_ns "$1")" link set eth0 down; }
+# Reconnects host hI after cluster_cut_host (link down dropped its default route).
+cluster_restore_host() {
+  ip -n "$(cluster_ns "$1")" link set eth0 up &&
+    ip -n "$(cluster_ns "$1")" route replace default via "$CLUSTER_NET.254"
+}
 
 # Runs PROG on RPH ranks per host. Rank 0 (host h1) hosts the rendezvous root.
 cluster_run() {

@@ -13,12 +13,16 @@
 #
 # Usage: fault_injection_test.sh FAULT_RANK HOSTS:KILLS:STOPS:CUTS...
 #   e.g. ... 4:4:3:3 8:1:1:1   (4 hosts: 4 kill, 3 stop, 3 cut trials; then 8 hosts: 1 each)
-# FAULT_SEED=N replays a run's random choices (printed at the start).
+# FAULT_SEED=N replays a run's random choices (printed at the start); FAULT_MAX_COUNT sets the
+# largest element count per rank (a quarter of the collectives draw up to it; the rest are
+# small, down to 0 and 1).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 prog=$1; shift
 heartbeat_s=${FAULT_HEARTBEAT:-4}
+# Large enough that many faults hit a transfer bigger than the socket buffers.
+max_count=${FAULT_MAX_COUNT:-300000}
 grace_s=2
 # Enough for a survivor to detect, shrink (on a coordinator that may itself wait for stragglers)
 # and finish on a loaded 2-core machine: past it, a survivor counts as hung.
@@ -54,7 +58,7 @@ trial() {
   : >"$CLUSTER_LOG"  # now, not in the background: the wait below must not read the last trial's
   # (stderr: the shell's "Killed" notices for the victim's launcher)
   cluster_run 1 env BRAID_HEARTBEAT_TIMEOUT="$heartbeat_s" BRAID_TIMEOUT=60 \
-    "$prog" "$rank_seed" 2>/dev/null &
+    "$prog" "$rank_seed" "$max_count" 2>/dev/null &
   local runner=$! i r
   for ((i = 0; i < 900; i++)); do  # creation: up to 90 s on a loaded machine
     (( $(grep -c "FAULTRANK READY" "$CLUSTER_LOG" 2>/dev/null) == hosts )) && break

@@ -4,7 +4,8 @@
 // one fails because the script killed, stopped or cut off a rank. It then reports the error
 // with its wall-clock time (CLOCK_REALTIME is the same in every namespace, so the script can
 // subtract the moment of the fault), shrinks the communicator and finishes the loop on the
-// smaller one, again checking every result. Usage: fault_rank SEED
+// smaller one, again checking every result. Usage: fault_rank SEED [MAX_COUNT]
+// (MAX_COUNT: the largest element count per rank, default RandomOpLimits').
 //
 // Output, one line each (the script parses them):
 //   FAULTRANK READY rank R of N pid P
@@ -44,7 +45,7 @@ int Bad(const std::string& what) {
   return 1;
 }
 
-int Run(uint64_t seed) {
+int Run(uint64_t seed, size_t max_count) {
   braidComm_t comm = nullptr;
   if (braidResult_t rc = braidCommInitFromEnv(&comm); rc != braidSuccess) {
     return Bad("braidCommInitFromEnv: " + ResultText(rc));
@@ -57,6 +58,7 @@ int Run(uint64_t seed) {
 
   std::mt19937_64 rng(seed);
   RandomOpLimits limits;
+  if (max_count > 0) limits.max_count = max_count;
   braidResult_t rc = braidSuccess;
   std::string error;
   auto give_up = std::chrono::steady_clock::now() + kLoopLimit;
@@ -110,9 +112,10 @@ int Run(uint64_t seed) {
 }  // namespace braid::testing
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s SEED\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s SEED [MAX_COUNT]\n", argv[0]);
     return 2;
   }
-  return braid::testing::Run(std::strtoull(argv[1], nullptr, 10));
+  return braid::testing::Run(std::strtoull(argv[1], nullptr, 10),
+                             argc == 3 ? std::strtoull(argv[2], nullptr, 10) : 0);
 }

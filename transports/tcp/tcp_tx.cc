@@ -123,6 +123,24 @@ void TcpTransport::SendFailed(Socket& socket, int err) {
              /*fatal=*/false);
     return;
   }
+  if (err == ECONNRESET || err == EPIPE) {
+    // A peer that gives up because a third rank failed sends its goodbye (naming that rank)
+    // and closes; if bytes of ours were still unread there, its close resets the connection
+    // and our send fails before we read the goodbye, which the reset leaves in our receive
+    // queue. Read what arrived first, so the verdict names the rank that really failed: the
+    // goodbye's, or this peer's once its stream ends without one.
+    bool receive_pending = false;
+    for (Socket* s : peer.sockets) {
+      while (peer.state == Peer::State::kOpen && !s->recv_inflight && CanRecv(*s) &&
+             PollRecv(*s)) {
+      }
+      receive_pending |= s->recv_inflight;
+    }
+    if (peer.state != Peer::State::kOpen) return;  // a goodbye or an end of stream decided.
+    // A receive in flight on a reset connection completes at once, with the rest of what the
+    // peer sent or the end of stream: that completion decides.
+    if (receive_pending) return;
+  }
   FailPeer(peer, PeerDied(peer, absl::StrCat("broke its connection (", detail, ")")));
 }
 

@@ -123,6 +123,7 @@ struct Peer {
   int goodbyes = 0;  // streams whose goodbye arrived; all of them = the peer shut down cleanly.
   enum class State { kOpen, kClosed, kFailing, kFailed } state = State::kOpen;
   absl::Status error;  // why it is closed or failed.
+  std::string reset;   // a send failed on a reset: progress() reads the rest, then decides.
 };
 
 class TcpTransport final : public Transport {
@@ -155,6 +156,7 @@ class TcpTransport final : public Transport {
   void OnSendDone(Socket& socket, int res);
   void AdvanceSendQueue(Socket& socket, size_t bytes);
   void SendFailed(Socket& socket, int err);
+  void ResolveResets();
   // tcp_rx.cc
   // Makes the socket receive: a large segment payload is received by io_uring straight into
   // the user buffer; otherwise the socket is polled, or (`arm`, before sleeping) gets an
@@ -205,6 +207,7 @@ class TcpTransport final : public Transport {
   std::vector<Peer*> failing_;
   std::vector<Socket*> stalled_;
   std::vector<Socket*> polled_;  // sockets read directly by progress(); see Socket::polled.
+  std::vector<Peer*> resets_;    // peers with Peer::reset set, for ResolveResets().
   std::vector<pollfd> pollfds_;  // scratch for PollSockets.
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;         // first communicator-fatal error; progress() returns it.

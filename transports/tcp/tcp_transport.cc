@@ -200,6 +200,7 @@ void TcpTransport::ProgressLocked() {
     }
     if (reaped > 0) eventfd_dirty_ = true;
     Unstall();
+    ResolveResets();
     FinishFailures();
     if (!ring_->HasUnsubmitted()) break;
     if (!submit()) return;

@@ -127,19 +127,12 @@ void TcpTransport::SendFailed(Socket& socket, int err) {
     // A peer that gives up because a third rank failed sends its goodbye (naming that rank)
     // and closes; if bytes of ours were still unread there, its close resets the connection
     // and our send fails before we read the goodbye, which the reset leaves in our receive
-    // queue. Read what arrived first, so the verdict names the rank that really failed: the
-    // goodbye's, or this peer's once its stream ends without one.
-    bool receive_pending = false;
-    for (Socket* s : peer.sockets) {
-      while (peer.state == Peer::State::kOpen && !s->recv_inflight && CanRecv(*s) &&
-             PollRecv(*s)) {
-      }
-      receive_pending |= s->recv_inflight;
-    }
-    if (peer.state != Peer::State::kOpen) return;  // a goodbye or an end of stream decided.
-    // A receive in flight on a reset connection completes at once, with the rest of what the
-    // peer sent or the end of stream: that completion decides.
-    if (receive_pending) return;
+    // queue. progress() reads what arrived first (ResolveResets), so the verdict names the
+    // rank that really failed: the goodbye's, or this peer's once its stream ends without one.
+    // (Not read here: this may be the heartbeat thread, which must not complete requests.)
+    if (peer.reset.empty()) resets_.push_back(&peer);
+    peer.reset = detail;
+    return;
   }
   FailPeer(peer, PeerDied(peer, absl::StrCat("broke its connection (", detail, ")")));
 }
@@ -165,6 +158,29 @@ void TcpTransport::OnSendDone(Socket& socket, int res) {
     return;
   }
   PumpSend(socket);
+}
+
+void TcpTransport::ResolveResets() {
+  for (size_t i = 0; i < resets_.size();) {
+    Peer& peer = *resets_[i];
+    bool receive_pending = false;
+    for (Socket* s : peer.sockets) {
+      while (peer.state == Peer::State::kOpen && !s->recv_inflight && CanRecv(*s) &&
+             PollRecv(*s)) {
+      }
+      receive_pending |= s->recv_inflight;
+    }
+    // A receive in flight on a reset connection completes at once, with the rest of what the
+    // peer sent or the end of stream: the next pass decides then.
+    if (peer.state == Peer::State::kOpen && receive_pending) {
+      ++i;
+      continue;
+    }
+    if (peer.state == Peer::State::kOpen) {
+      FailPeer(peer, PeerDied(peer, absl::StrCat("broke its connection (", peer.reset, ")")));
+    }
+    resets_.erase(resets_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
 }
 
 }  // namespace braid::tcp

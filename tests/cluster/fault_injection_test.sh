@@ -36,12 +36,11 @@ echo "fault injection: seed $seed (FAULT_SEED=$seed replays the choices), heartb
 
 status=0 trials=0 failed_trials=0
 declare -A detect_max=([kill]=0 [stop]=0 [cut]=0) counts=([kill]=0 [stop]=0 [cut]=0)
-all_detections=()
 
 ns_pids() { ip netns pids "$(cluster_ns "$1")" 2>/dev/null; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 
-# Prints the log and marks the trial failed.
+# Reports one failed check and marks the trial (and the run) failed.
 trial_failed() {
   echo "FAILED: $1"
   failed_trials=$((failed_trials + 1))
@@ -67,7 +66,7 @@ trial() {
   done
   local pid
   pid=$(grep "^\[r$victim h$vhost\] FAULTRANK READY" "$CLUSTER_LOG" | awk '{print $NF}')
-  if [[ -z $pid ]]; then
+  if [[ -z $pid ]] || (( $(grep -c "FAULTRANK READY" "$CLUSTER_LOG") != hosts )); then
     trial_failed "$label: the ranks did not all start"
     for ((r = 1; r <= hosts; r++)); do ns_pids "$r" | xargs -r kill -KILL 2>/dev/null; done
     wait "$runner"; cut -c1-500 "$CLUSTER_LOG" | tail -n 40; return
@@ -138,7 +137,6 @@ trial() {
     t=$(awk '{print $6}' <<<"$line")
     detect=$(awk -v a="$t" -v b="$t0" 'BEGIN{printf "%.2f", (a-b)/1e9}')
     times+="${times:+ }$detect"
-    all_detections+=("$kind:$detect")
     detect_max[$kind]=$(max "${detect_max[$kind]}" "$detect")
     if awk -v d="$detect" -v b="$bound" 'BEGIN{exit !(d > b || d < 0)}'; then
       ok=0; trial_failed "$label: rank $r noticed after ${detect}s (bound ${bound}s)"

@@ -44,6 +44,13 @@ std::optional<Algorithm> AlgorithmFromName(absl::string_view name) {
   return std::nullopt;
 }
 
+// Reducing costs the rank that receives: it reads two operands and writes one at memory speed
+// (about 5 GB/s of output on commodity servers, also on this project's 2-vCPU test machine).
+// Without it, two ranks tie recursive doubling (reduces the whole buffer) with the ring (half),
+// and shared memory, whose transfers are themselves copies at memory speed, ran 64 MiB
+// AllReduces 1.5-3x slower with recursive doubling.
+constexpr double kReducePerByte = 1.0 / 5e9;
+
 double Log2Ceil(int n) { return n <= 1 ? 0 : std::ceil(std::log2(static_cast<double>(n))); }
 double Log2FloorD(int n) { return n <= 1 ? 0 : std::floor(std::log2(static_cast<double>(n))); }
 
@@ -77,12 +84,15 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
       switch (a) {
         case Algorithm::kRing: {
           double block = bytes / n, m = chunks_of(block);
-          return Ring(l, 2.0 * (n - 1), m, std::min(block, chunk));
+          return Ring(l, 2.0 * (n - 1), m, std::min(block, chunk)) +
+                 (n - 1) * block * kReducePerByte;
         }
         case Algorithm::kRecursiveDoubling:
-          return (lg + (folded ? 2 : 0)) * Step(l, bytes);
+          return (lg + (folded ? 2 : 0)) * Step(l, bytes) +
+                 (lg + (folded ? 1 : 0)) * bytes * kReducePerByte;
         case Algorithm::kRabenseifner: {
           double t = 2 * (lg * (l.latency_s + l.overhead_s) + bytes * (p - 1) / p * l.per_byte_s);
+          t += (bytes * (p - 1) / p + (folded ? bytes : 0)) * kReducePerByte;
           return t + (folded ? 2 * Step(l, bytes) : 0);
         }
         case Algorithm::kTree: {
@@ -90,7 +100,9 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
           // Up and down the deeper tree. An interior rank sends 4 chunk messages per chunk
           // index (up in both trees, down to two children), but the two trees' streams
           // interfere: the simulator shows ~6 message times per chunk, and so does the model.
-          return Pipeline(l, 2 * Log2Ceil(n + 1) - 2, m, 6, c2) + l.latency_s;
+          // An interior rank reduces its two children's halves in each tree: the buffer.
+          return Pipeline(l, 2 * Log2Ceil(n + 1) - 2, m, 6, c2) + l.latency_s +
+                 bytes * kReducePerByte;
         }
         default: break;
       }

@@ -36,7 +36,12 @@ std::string Describe(braidResult_t rc, const char* what, int rank) {
 }
 
 class BraidWork;
-class PointToPointBatch;
+class Issuer;
+
+// Starts one Braid collective: nonblocking into *request, or, with a null request, blocking on
+// the calling thread (the C API's blocking form). Captures its arguments by value: a deferred
+// collective starts after the call that made it has returned.
+using Call = std::function<braidResult_t(braidRequest_t* request)>;
 
 // Completes works whose Future was requested (DDP chains its bucket callbacks on futures, and
 // nobody calls wait on the work itself). Braid runs a communicator's operations in the order
@@ -88,17 +93,20 @@ const c10::TypePtr& TensorListType() {
 
 class BraidWork : public c10d::Work {
  public:
+  // `call` is set for collectives (the Issuer starts it), empty for sends and receives (the
+  // Issuer starts them in a group and attaches their requests).
   BraidWork(int rank, OpType type, const char* name, std::vector<at::Tensor> outputs,
             std::vector<at::Tensor> keep_alive, std::function<void()> on_success,
-            std::shared_ptr<Completer> completer,
-            std::shared_ptr<PointToPointBatch> batch = nullptr)
+            std::shared_ptr<Completer> completer, std::shared_ptr<Issuer> issuer,
+            Call call = nullptr)
       : Work(rank, type),
         name_(name),
         outputs_(std::move(outputs)),
         keep_alive_(std::move(keep_alive)),
         on_success_(std::move(on_success)),
         completer_(std::move(completer)),
-        batch_(std::move(batch)),
+        issuer_(std::move(issuer)),
+        call_(std::move(call)),
         future_(c10::make_intrusive<at::ivalue::Future>(TensorListType())) {}
 
   ~BraidWork() override {
@@ -109,9 +117,31 @@ class BraidWork : public c10d::Work {
   void Attach(braidRequest_t request) {
     std::lock_guard<std::mutex> lock(claim_mutex_);
     request_ = request;
+    issued_.store(true, std::memory_order_release);
   }
   // A deferred operation that could not be started.
-  void FailToStart(const std::string& detail) { Finish(braidInvalidArgument, detail); }
+  void FailToStart(const std::string& detail) {
+    issued_.store(true, std::memory_order_release);
+    Finish(braidInvalidArgument, detail);
+  }
+  // Called by the Issuer, which keeps issue order. StartCall: Braid's nonblocking form.
+  // RunCall: the blocking form on this thread, then FinishRun once the Issuer let go.
+  void StartCall() {
+    braidRequest_t request = nullptr;
+    braidResult_t rc = std::exchange(call_, nullptr)(&request);
+    if (rc == braidSuccess) {
+      Attach(request);
+    } else {
+      FailToStart(Describe(rc, name_, rank_));
+    }
+  }
+  braidResult_t RunCall() {
+    issued_.store(true, std::memory_order_release);
+    return std::exchange(call_, nullptr)(nullptr);
+  }
+  void FinishRun(braidResult_t rc) {
+    Finish(rc, rc == braidSuccess ? std::string() : Describe(rc, name_, rank_));
+  }
 
   bool isCompleted() override {
     StartDeferred();
@@ -136,10 +166,10 @@ class BraidWork : public c10d::Work {
 
   // timeout 0 (the default) waits as long as Braid's own timeout allows.
   bool wait(std::chrono::milliseconds timeout) override {
-    StartDeferred();
     if (timeout == kNoTimeout) {
       Complete();
     } else {
+      StartDeferred();
       const auto deadline = std::chrono::steady_clock::now() + timeout;
       while (!isCompleted()) {
         TORCH_CHECK(std::chrono::steady_clock::now() < deadline, "Braid ", name_, " on rank ",
@@ -165,24 +195,12 @@ class BraidWork : public c10d::Work {
     return future_;
   }
 
-  // Blocks until complete: waits on the Braid request, or for the thread that already does.
-  void Complete() {
-    StartDeferred();
-    braidRequest_t request;
-    {
-      std::lock_guard<std::mutex> lock(claim_mutex_);
-      request = std::exchange(request_, nullptr);
-    }
-    if (request == nullptr) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return completed_; });
-      return;
-    }
-    braidResult_t rc = braidWait(request);
-    Finish(rc, rc == braidSuccess ? std::string() : Describe(rc, name_, rank_));
-  }
+  // Blocks until complete: runs the collective on this thread if it has not started yet,
+  // else waits on the Braid request, or for the thread that already does.
+  void Complete();
 
  private:
+  // Starts this work (and whatever was deferred before it) unless it already started.
   void StartDeferred();
 
   void Finish(braidResult_t rc, const std::string& detail) {
@@ -210,50 +228,133 @@ class BraidWork : public c10d::Work {
   std::vector<at::Tensor> keep_alive_;
   std::function<void()> on_success_;
   std::shared_ptr<Completer> completer_;
-  std::shared_ptr<PointToPointBatch> batch_;  // set for sends and receives.
+  std::shared_ptr<Issuer> issuer_;
+  Call call_;  // until started; guarded by the Issuer's mutex.
+  std::atomic<bool> issued_{false};  // started, run, or failed to start.
   c10::intrusive_ptr<at::ivalue::Future> future_;
   std::mutex claim_mutex_;  // guards request_ and future_requested_.
   braidRequest_t request_ = nullptr;
   bool future_requested_ = false;
 };
 
-// Sends and receives are deferred and started together as one Braid group when anything needs
-// one of them (a wait, a test, a future) or before the next collective. c10d users write
+// Issues a group's operations to Braid in the order they were made, as late as it may.
+//
+// Collectives are deferred: `dist.all_reduce(t)` is allreduce() then wait() at once, and a
+// collective still deferred when its wait() comes runs on the waiting thread with Braid's
+// blocking call. Started nonblocking instead, it would cost two thread hand-offs (to Braid's
+// worker and back), which on a busy host cost more than a small all_reduce itself. Whatever
+// else needs a deferred collective (a future, a test, the next operation) starts it
+// nonblocking, and so does a watchdog once it has waited kDeferLimit: an async_op=True
+// collective progresses without anybody waiting for it, as with every other backend.
+//
+// Sends and receives are deferred too, and started together as one Braid group when anything
+// needs one of them (a wait, a test, a future) or before the next collective. c10d users write
 // exchanges as isend + irecv + wait (batch_isend_irecv is exactly that for this backend), and
 // Braid runs a communicator's operations in issue order where a send may wait for its receive:
 // started one by one, a ring of isend-then-irecv would deadlock; grouped, receives are posted
-// before sends. Order among deferred operations, and relative to collectives, is kept.
-class PointToPointBatch {
+// before sends. A deferred collective always precedes the pending transfers: making a
+// collective starts everything pending first.
+class Issuer {
  public:
-  PointToPointBatch(braidComm_t comm, int rank) : comm_(comm), rank_(rank) {}
+  static constexpr std::chrono::microseconds kDeferLimit{1000};
+  // Watchdog periods without a new collective before it sleeps until woken.
+  static constexpr int kQuietPeriods = 100;
 
-  void Add(c10::intrusive_ptr<BraidWork> work, bool is_send, at::Tensor tensor,
-           braidDataType_t type, int peer) {
+  Issuer(braidComm_t comm, int rank)
+      : comm_(comm), rank_(rank), watchdog_([this] { WatchdogLoop(); }) {}
+  ~Issuer() { Stop(); }
+
+  // A collective: starts what is pending, then holds it until its wait or kDeferLimit.
+  void Defer(c10::intrusive_ptr<BraidWork> work) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      StartLocked();
+      deferred_ = std::move(work);
+      deferred_since_ = std::chrono::steady_clock::now();
+      deferrals_.fetch_add(1);
+    }
+    if (watchdog_idle_.load()) {  // pairs with the watchdog's check before it sleeps.
+      std::lock_guard<std::mutex> lock(watchdog_mutex_);
+      watchdog_woken_ = true;
+      watchdog_cv_.notify_one();
+    }
+  }
+
+  void AddTransfer(c10::intrusive_ptr<BraidWork> work, bool is_send, at::Tensor tensor,
+                   braidDataType_t type, int peer) {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_.push_back({std::move(work), is_send, std::move(tensor), type, peer});
   }
 
-  // Starts everything pending as one group; returns once their requests are attached.
+  // Starts everything deferred, in order; returns once their requests are attached.
   void Flush() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (pending_.empty()) return;
-    std::vector<Pending> batch = std::move(pending_);
+    StartLocked();
+  }
+
+  // Runs `work` on this thread if it is the deferred collective; false if it was started.
+  // The lock is held while it runs, so nothing issued meanwhile overtakes it.
+  bool RunIfDeferred(BraidWork* work) {
+    braidResult_t rc;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (deferred_.get() != work) return false;
+      c10::intrusive_ptr<BraidWork> mine = std::move(deferred_);
+      deferred_.reset();
+      rc = mine->RunCall();
+    }
+    work->FinishRun(rc);  // outside the lock: a future's callback may issue more.
+    return true;
+  }
+
+  // Starts what is pending and stops the watchdog; later operations are still issued.
+  void Stop() {
+    Flush();
+    {
+      std::lock_guard<std::mutex> lock(watchdog_mutex_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    watchdog_cv_.notify_one();
+    watchdog_.join();
+  }
+
+ private:
+  struct Transfer {
+    c10::intrusive_ptr<BraidWork> work;
+    bool is_send;
+    at::Tensor tensor;
+    braidDataType_t type;
+    int peer;
+  };
+
+  void StartLocked() {
+    if (deferred_) {
+      c10::intrusive_ptr<BraidWork> work = std::move(deferred_);
+      deferred_.reset();
+      work->StartCall();
+    }
+    if (!pending_.empty()) StartTransfersLocked();
+  }
+
+  void StartTransfersLocked() {
+    std::vector<Transfer> batch = std::move(pending_);
     pending_.clear();
     std::vector<braidRequest_t> requests(batch.size(), nullptr);
     std::vector<std::string> errors(batch.size());
     braidResult_t rc = braidGroupStart();
     if (rc != braidSuccess) {
-      for (Pending& p : batch) p.work->FailToStart(Describe(rc, "braidGroupStart", rank_));
+      for (Transfer& t : batch) t.work->FailToStart(Describe(rc, "braidGroupStart", rank_));
       return;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      Pending& p = batch[i];
-      rc = p.is_send ? braidIsend(p.tensor.data_ptr(), p.tensor.numel(), p.type, p.peer, comm_,
+      Transfer& t = batch[i];
+      rc = t.is_send ? braidIsend(t.tensor.data_ptr(), t.tensor.numel(), t.type, t.peer, comm_,
                                   &requests[i])
-                     : braidIrecv(p.tensor.data_ptr(), p.tensor.numel(), p.type, p.peer, comm_,
+                     : braidIrecv(t.tensor.data_ptr(), t.tensor.numel(), t.type, t.peer, comm_,
                                   &requests[i]);
       if (rc != braidSuccess) {
-        errors[i] = Describe(rc, p.is_send ? "send" : "recv", rank_);
+        errors[i] = Describe(rc, t.is_send ? "send" : "recv", rank_);
         requests[i] = nullptr;
       }
     }
@@ -268,22 +369,75 @@ class PointToPointBatch {
     }
   }
 
- private:
-  struct Pending {
-    c10::intrusive_ptr<BraidWork> work;
-    bool is_send;
-    at::Tensor tensor;
-    braidDataType_t type;
-    int peer;
-  };
+  // Wakes every kDeferLimit while collectives are being made and starts one that waited that
+  // long; after kQuietPeriods without any it sleeps until Defer wakes it, so an idle group
+  // costs no wakeups and a busy one needs no notification per collective.
+  void WatchdogLoop() {
+    std::unique_lock<std::mutex> lock(watchdog_mutex_);
+    uint64_t seen = deferrals_.load();
+    int quiet = 0;
+    while (!stopping_) {
+      watchdog_cv_.wait_for(lock, kDeferLimit, [&] { return stopping_; });
+      if (stopping_) return;
+      StartOverdue();
+      const uint64_t now = deferrals_.load();
+      quiet = now == seen ? quiet + 1 : 0;
+      seen = now;
+      if (quiet < kQuietPeriods) continue;
+      watchdog_idle_.store(true);
+      if (deferrals_.load() == seen) {  // else Defer may have missed the idle flag.
+        watchdog_cv_.wait(lock, [&] { return stopping_ || watchdog_woken_; });
+      }
+      watchdog_woken_ = false;
+      watchdog_idle_.store(false);
+      quiet = 0;
+      seen = deferrals_.load();
+    }
+  }
+
+  void StartOverdue() {
+    // Busy means a caller is issuing or running a collective right now: nothing to rescue.
+    std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock() || !deferred_) return;
+    if (std::chrono::steady_clock::now() - deferred_since_ < kDeferLimit) return;
+    StartLocked();
+  }
+
   braidComm_t comm_;
   int rank_;
-  std::mutex mutex_;  // one flush at a time: Braid's group is per thread.
-  std::vector<Pending> pending_;
+  std::mutex mutex_;  // issue order; also one Braid group at a time (groups are per thread).
+  c10::intrusive_ptr<BraidWork> deferred_;
+  std::chrono::steady_clock::time_point deferred_since_;
+  std::vector<Transfer> pending_;
+
+  std::atomic<uint64_t> deferrals_{0};
+  std::atomic<bool> watchdog_idle_{false};
+  std::mutex watchdog_mutex_;  // guards stopping_ and watchdog_woken_.
+  std::condition_variable watchdog_cv_;
+  bool stopping_ = false;
+  bool watchdog_woken_ = false;
+  std::thread watchdog_;  // last: starts once the rest is built.
 };
 
 void BraidWork::StartDeferred() {
-  if (batch_) batch_->Flush();
+  if (!issued_.load(std::memory_order_acquire)) issuer_->Flush();
+}
+
+void BraidWork::Complete() {
+  if (!issued_.load(std::memory_order_acquire) && issuer_->RunIfDeferred(this)) return;
+  StartDeferred();
+  braidRequest_t request;
+  {
+    std::lock_guard<std::mutex> lock(claim_mutex_);
+    request = std::exchange(request_, nullptr);
+  }
+  if (request == nullptr) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return completed_; });
+    return;
+  }
+  braidResult_t rc = braidWait(request);
+  Finish(rc, rc == braidSuccess ? std::string() : Describe(rc, name_, rank_));
 }
 
 void Completer::Add(c10::intrusive_ptr<BraidWork> work) {
@@ -311,7 +465,6 @@ void Completer::Loop() {
     lock.lock();
   }
 }
-
 braidDataType_t TypeOf(const at::Tensor& t, const char* op) {
   TORCH_CHECK(t.device().is_cpu(), "ProcessGroupBraid ", op, ": tensor is on ", t.device(),
               "; this backend handles CPU tensors");
@@ -389,11 +542,12 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
       rc = braidCommSetTimeout(comm_, static_cast<double>(timeout.count()) / 1000.0);
       if (rc != braidSuccess) throw std::runtime_error(Describe(rc, "braidCommSetTimeout", rank));
     }
-    batch_ = std::make_shared<PointToPointBatch>(comm_, rank);
+    issuer_ = std::make_shared<Issuer>(comm_, rank);
   }
 
   ~ProcessGroupBraid() override {
-    if (batch_) batch_->Flush();  // sends and receives nobody waited for still go out.
+    // Deferred collectives, sends and receives nobody waited for still go out.
+    if (issuer_) issuer_->Stop();
     completer_->Stop();
     if (comm_ != nullptr) braidCommDestroy(comm_);
   }
@@ -407,8 +561,12 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
     const at::Tensor& t = Single(tensors, "allreduce");
     const braidDataType_t type = TypeOf(t, "allreduce");
     const braidRedOp_t op = OpOf(opts.reduceOp, "allreduce");
-    return Launch(OpType::ALLREDUCE, "allreduce", {t}, {}, [&](braidRequest_t* r) {
-      return braidIallReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, op, comm_, r);
+    void* data = t.data_ptr();
+    const size_t n = t.numel();
+    braidComm_t comm = comm_;
+    return Launch(OpType::ALLREDUCE, "allreduce", {t}, {}, [=](braidRequest_t* r) {
+      return r ? braidIallReduce(data, data, n, type, op, comm, r)
+               : braidAllReduce(data, data, n, type, op, comm);
     });
   }
 
@@ -417,8 +575,12 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
     const at::Tensor& t = Single(tensors, "broadcast");
     const braidDataType_t type = TypeOf(t, "broadcast");
     const int root = static_cast<int>(opts.rootRank);
-    return Launch(OpType::BROADCAST, "broadcast", {t}, {}, [&](braidRequest_t* r) {
-      return braidIbroadcast(t.data_ptr(), t.data_ptr(), t.numel(), type, root, comm_, r);
+    void* data = t.data_ptr();
+    const size_t n = t.numel();
+    braidComm_t comm = comm_;
+    return Launch(OpType::BROADCAST, "broadcast", {t}, {}, [=](braidRequest_t* r) {
+      return r ? braidIbroadcast(data, data, n, type, root, comm, r)
+               : braidBroadcast(data, data, n, type, root, comm);
     });
   }
 
@@ -429,9 +591,13 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
     const braidDataType_t type = TypeOf(t, "reduce");
     const braidRedOp_t op = OpOf(opts.reduceOp, "reduce");
     const int root = static_cast<int>(opts.rootRank);
-    void* out = root == getRank() ? t.data_ptr() : nullptr;
-    return Launch(OpType::REDUCE, "reduce", {t}, {}, [&](braidRequest_t* r) {
-      return braidIreduce(t.data_ptr(), out, t.numel(), type, op, root, comm_, r);
+    void* in = t.data_ptr();
+    void* out = root == getRank() ? in : nullptr;
+    const size_t n = t.numel();
+    braidComm_t comm = comm_;
+    return Launch(OpType::REDUCE, "reduce", {t}, {}, [=](braidRequest_t* r) {
+      return r ? braidIreduce(in, out, n, type, op, root, comm, r)
+               : braidReduce(in, out, n, type, op, root, comm);
     });
   }
 
@@ -452,9 +618,8 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
         outs[i].copy_(flat.narrow(0, static_cast<int64_t>(i) * n, n).view(outs[i].sizes()));
       }
     };
-    return Launch(OpType::ALLGATHER, "allgather", outs, {in, flat}, [&](braidRequest_t* r) {
-      return braidIallGather(in.data_ptr(), flat.data_ptr(), n, type, comm_, r);
-    }, copy_out);
+    return Launch(OpType::ALLGATHER, "allgather", outs, {in, flat},
+                  AllGatherCall(in.data_ptr(), flat.data_ptr(), n, type), copy_out);
   }
 
   c10::intrusive_ptr<c10d::Work> _allgather_base(at::Tensor& out, at::Tensor& in,
@@ -465,10 +630,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                 "ProcessGroupBraid _allgather_base: output must hold world_size * input.numel() "
                 "elements of the input's dtype");
     return Launch(OpType::_ALLGATHER_BASE, "_allgather_base", {out}, {in},
-                  [&](braidRequest_t* r) {
-                    return braidIallGather(in.data_ptr(), out.data_ptr(), in.numel(), type,
-                                           comm_, r);
-                  });
+                  AllGatherCall(in.data_ptr(), out.data_ptr(), in.numel(), type));
   }
 
   c10::intrusive_ptr<c10d::Work> reduce_scatter(std::vector<at::Tensor>& outputs,
@@ -485,10 +647,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
       flat.narrow(0, i * out.numel(), out.numel()).copy_(inputs[0][i].reshape({-1}));
     }
     return Launch(OpType::REDUCE_SCATTER, "reduce_scatter", {out}, {flat},
-                  [&](braidRequest_t* r) {
-                    return braidIreduceScatter(flat.data_ptr(), out.data_ptr(), out.numel(),
-                                               type, op, comm_, r);
-                  });
+                  ReduceScatterCall(flat.data_ptr(), out.data_ptr(), out.numel(), type, op));
   }
 
   c10::intrusive_ptr<c10d::Work> _reduce_scatter_base(
@@ -500,10 +659,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                 "ProcessGroupBraid _reduce_scatter_base: input must hold world_size * "
                 "output.numel() elements of the output's dtype");
     return Launch(OpType::_REDUCE_SCATTER_BASE, "_reduce_scatter_base", {out}, {in},
-                  [&](braidRequest_t* r) {
-                    return braidIreduceScatter(in.data_ptr(), out.data_ptr(), out.numel(), type,
-                                               op, comm_, r);
-                  });
+                  ReduceScatterCall(in.data_ptr(), out.data_ptr(), out.numel(), type, op));
   }
 
   // Splits count rows (dim 0); empty splits mean equal ones, which take braidIallToAll.
@@ -521,21 +677,23 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
       TORCH_CHECK(in.numel() % getSize() == 0, "ProcessGroupBraid alltoall_base: ", in.numel(),
                   " elements do not split evenly over ", getSize(),
                   " ranks (pass input_split_sizes/output_split_sizes)");
-      const int64_t block = in.numel() / getSize();
+      const size_t block = static_cast<size_t>(in.numel() / getSize());
+      const void* send = in.data_ptr();
+      void* recv = out.data_ptr();
+      braidComm_t comm = comm_;
       return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in},
-                    [&](braidRequest_t* r) {
-                      return braidIallToAll(in.data_ptr(), out.data_ptr(), block, type, comm_,
-                                            r);
+                    [=](braidRequest_t* r) {
+                      return r ? braidIallToAll(send, recv, block, type, comm, r)
+                               : braidAllToAll(send, recv, block, type, comm);
                     });
     }
     std::vector<size_t> send_counts, send_displs, recv_counts, recv_displs;
     ElementLayout(in, in_splits, "input", &send_counts, &send_displs);
     ElementLayout(out, out_splits, "output", &recv_counts, &recv_displs);
-    return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in}, [&](braidRequest_t* r) {
-      return braidIallToAllv(in.data_ptr(), send_counts.data(), send_displs.data(),
-                             out.data_ptr(), recv_counts.data(), recv_displs.data(), type, comm_,
-                             r);
-    });
+    return Launch(OpType::ALLTOALL_BASE, "alltoall_base", {out}, {in},
+                  AllToAllvCall(in.data_ptr(), std::move(send_counts), std::move(send_displs),
+                                out.data_ptr(), std::move(recv_counts), std::move(recv_displs),
+                                type));
   }
 
   // inputs[j] goes to rank j, outputs[j] comes from rank j; sizes may differ. Staged through
@@ -573,17 +731,17 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
       }
     };
     return Launch(OpType::ALLTOALL, "alltoall", outs, {flat_in, flat_out},
-                  [&](braidRequest_t* r) {
-                    return braidIallToAllv(flat_in.data_ptr(), send_counts.data(),
-                                           send_displs.data(), flat_out.data_ptr(),
-                                           recv_counts.data(), recv_displs.data(), type, comm_,
-                                           r);
-                  }, copy_out);
+                  AllToAllvCall(flat_in.data_ptr(), std::move(send_counts),
+                                std::move(send_displs), flat_out.data_ptr(),
+                                std::move(recv_counts), std::move(recv_displs), type),
+                  copy_out);
   }
 
   c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions&) override {
-    return Launch(OpType::BARRIER, "barrier", {}, {},
-                  [&](braidRequest_t* r) { return braidIbarrier(comm_, r); });
+    braidComm_t comm = comm_;
+    return Launch(OpType::BARRIER, "barrier", {}, {}, [=](braidRequest_t* r) {
+      return r ? braidIbarrier(comm, r) : braidBarrier(comm);
+    });
   }
 
   // Braid matches the k-th send from a to b with the k-th receive on b from a: by order, not
@@ -604,21 +762,46 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
   }
 
  private:
-  // Starts one Braid nonblocking operation; `on_success` runs once it completed.
+  // Hands one collective to the Issuer (deferred until its wait, or started nonblocking);
+  // `on_success` runs once it completed. Braid's own errors surface from wait().
   c10::intrusive_ptr<c10d::Work> Launch(OpType type, const char* name,
                                         std::vector<at::Tensor> outputs,
-                                        std::vector<at::Tensor> keep_alive,
-                                        const std::function<braidResult_t(braidRequest_t*)>& start,
+                                        std::vector<at::Tensor> keep_alive, Call call,
                                         std::function<void()> on_success = {}) {
-    batch_->Flush();  // deferred sends and receives were issued before this collective.
     auto work = c10::make_intrusive<BraidWork>(getRank(), type, name, std::move(outputs),
                                                std::move(keep_alive), std::move(on_success),
-                                               completer_);
-    braidRequest_t request = nullptr;
-    braidResult_t rc = start(&request);
-    TORCH_CHECK(rc == braidSuccess, Describe(rc, name, getRank()));
-    work->Attach(request);
+                                               completer_, issuer_, std::move(call));
+    issuer_->Defer(work);
     return work;
+  }
+
+  Call AllGatherCall(const void* send, void* recv, size_t count, braidDataType_t type) const {
+    braidComm_t comm = comm_;
+    return [=](braidRequest_t* r) {
+      return r ? braidIallGather(send, recv, count, type, comm, r)
+               : braidAllGather(send, recv, count, type, comm);
+    };
+  }
+  Call ReduceScatterCall(const void* send, void* recv, size_t count, braidDataType_t type,
+                         braidRedOp_t op) const {
+    braidComm_t comm = comm_;
+    return [=](braidRequest_t* r) {
+      return r ? braidIreduceScatter(send, recv, count, type, op, comm, r)
+               : braidReduceScatter(send, recv, count, type, op, comm);
+    };
+  }
+  // The vectors move into the call: Braid reads them when the collective starts.
+  Call AllToAllvCall(const void* send, std::vector<size_t> send_counts,
+                     std::vector<size_t> send_displs, void* recv, std::vector<size_t> recv_counts,
+                     std::vector<size_t> recv_displs, braidDataType_t type) const {
+    braidComm_t comm = comm_;
+    return [=, sc = std::move(send_counts), sd = std::move(send_displs),
+            rc = std::move(recv_counts), rd = std::move(recv_displs)](braidRequest_t* r) {
+      return r ? braidIallToAllv(send, sc.data(), sd.data(), recv, rc.data(), rd.data(), type,
+                                 comm, r)
+               : braidAllToAllv(send, sc.data(), sd.data(), recv, rc.data(), rd.data(), type,
+                                comm);
+    };
   }
 
   c10::intrusive_ptr<c10d::Work> PointToPoint(OpType type, const char* name,
@@ -633,8 +816,8 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
                 " is out of range for ", getSize(), " ranks");
     auto work = c10::make_intrusive<BraidWork>(getRank(), type, name, std::vector<at::Tensor>{t},
                                                std::vector<at::Tensor>{t}, nullptr, completer_,
-                                               batch_);
-    batch_->Add(work, type == OpType::SEND, t, dtype, peer);
+                                               issuer_);
+    issuer_->AddTransfer(work, type == OpType::SEND, t, dtype, peer);
     return work;
   }
 
@@ -665,7 +848,7 @@ class ProcessGroupBraid : public c10d::ProcessGroup {
 
   braidComm_t comm_ = nullptr;
   std::shared_ptr<Completer> completer_;
-  std::shared_ptr<PointToPointBatch> batch_;
+  std::shared_ptr<Issuer> issuer_;
 };
 
 }  // namespace

@@ -78,6 +78,16 @@ TEST(Select, LatencyBoundSmallAndBandwidthBoundLarge) {
                     .predicted_s * 1.0001);
 }
 
+TEST(Select, TwoRanksLargeHalveTheReduction) {
+  // Two ranks move the same bytes either way; the ring reduces half the buffer where
+  // recursive doubling reduces all of it, which decides it on memory-speed links (shm).
+  Tuning shm;
+  shm.link = {1e-6, 0.5e-6, 1 / 5e9};
+  EXPECT_EQ(Select(Collective::kAllReduce, 2, size_t{64} << 20, shm).algorithm, Algorithm::kRing);
+  EXPECT_EQ(Select(Collective::kAllReduce, 2, 8, shm).algorithm,
+            Algorithm::kRecursiveDoubling);
+}
+
 TEST(Select, SameInputsSameChoice) {
   Tuning a, b;
   for (size_t bytes = 1; bytes < (size_t{1} << 30); bytes = bytes * 3 + 1)

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -93,6 +94,30 @@ class HybridTransport final : public Transport {
       told_local_ = true;
     }
     return local.ok() ? network : local;
+  }
+
+  // Liveness: each part watches its own peers (disjoint sets of ranks). Heartbeats count only
+  // if both parts have them: otherwise one part's peers would always look silent.
+  bool send_heartbeats() override {
+    bool local = local_->send_heartbeats();
+    bool network = network_->send_heartbeats();
+    return local && network;
+  }
+  void read_activity(std::span<uint64_t> counters) override {
+    std::vector<uint64_t> local(counters.size()), network(counters.size());
+    local_->read_activity(local);
+    network_->read_activity(network);
+    for (size_t r = 0; r < counters.size(); ++r) counters[r] = local[r] + network[r];
+  }
+  void peer_failed(int rank, const absl::Status& why) override {
+    (SameHost(rank) ? local_ : network_)->peer_failed(rank, why);
+  }
+  std::vector<int> failed_peers() override {
+    std::vector<int> failed = local_->failed_peers();
+    for (int r : network_->failed_peers()) {
+      if (std::find(failed.begin(), failed.end(), r) == failed.end()) failed.push_back(r);
+    }
+    return failed;
   }
 
   int wait_fd() const override { return epoll_fd_.get(); }

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -35,44 +36,43 @@ void OfiTransport::SendGoodbyes() {
   for (auto& peer : peers_) {
     if (peer->state == Peer::State::kFailed || !peer->socket) continue;
     Goodbye goodbye{kGoodbyeMagic, blame, peer->next_send_seq};
-    [[maybe_unused]] ssize_t n =
-        ::send(peer->socket.get(), &goodbye, sizeof(goodbye), MSG_DONTWAIT | MSG_NOSIGNAL);
+    // Best effort: a peer that stopped reading sees no goodbye, i.e. an error.
+    peer->writer.Write(peer->socket.get(), &goodbye, sizeof(goodbye), deadline);
   }
 }
 
 void OfiTransport::OnSocketReadable(Peer& peer) {
-  while (peer.socket) {
-    char* into = reinterpret_cast<char*>(&peer.goodbye) + peer.goodbye_bytes;
-    size_t want = sizeof(Goodbye) - peer.goodbye_bytes;
-    char scratch[64];
-    bool after = want == 0;  // anything after the goodbye is ignored until the end.
-    ssize_t n = ::recv(peer.socket.get(), after ? scratch : into, after ? sizeof(scratch) : want, 0);
-    if (n > 0) {
-      if (after) continue;
-      peer.goodbye_bytes += static_cast<size_t>(n);
-      if (peer.goodbye_bytes == sizeof(Goodbye)) {
-        if (peer.goodbye.magic != kGoodbyeMagic) {
-          FailPeer(peer, PeerError(absl::StatusCode::kDataLoss, peer,
-                                   "sent garbage on its liveness socket", ""), true);
-          return;
-        }
-        OnGoodbye(peer);
-      }
-      continue;
+  if (!peer.socket) return;
+  int err = 0;
+  bool garbage = false;
+  auto result = peer.reader.Read(peer.socket.get(), sizeof(Goodbye), &err, [&](const char* bytes) {
+    ++peer.activity;
+    if (peer.said_goodbye) return true;  // anything after the goodbye is ignored until the end.
+    Goodbye record;
+    std::memcpy(&record, bytes, sizeof(record));
+    if (record.magic == kHeartbeatMagic) return true;
+    if (record.magic != kGoodbyeMagic) {
+      garbage = true;
+      return false;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    int err = n < 0 ? errno : 0;
-    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
-    peer.socket.reset();
-    if (peer.said_goodbye || peer.state == Peer::State::kFailed) return;
-    // No goodbye: the peer did not shut down, so its process is gone. Fatal at once, even with
-    // nothing outstanding, so the error names the rank that died.
-    std::string how = err == 0 ? std::string("closed its connection")
-                               : absl::StrCat("reset its connection (", std::strerror(err), ")");
-    FailPeer(peer, PeerDied(peer, how), /*fatal=*/true);
+    peer.goodbye = record;
+    OnGoodbye(peer);
+    return true;
+  });
+  if (result == LivenessReader::Result::kWouldBlock) return;
+  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+  peer.socket.reset();
+  if (garbage) {
+    FailPeer(peer, PeerError(absl::StatusCode::kDataLoss, peer,
+                             "sent garbage on its liveness socket", ""), true);
     return;
   }
+  if (peer.said_goodbye || peer.state == Peer::State::kFailed) return;
+  // No goodbye: the peer did not shut down, so its process is gone. Fatal at once, even with
+  // nothing outstanding, so the error names the rank that died.
+  std::string how = err == 0 ? std::string("closed its connection")
+                             : absl::StrCat("reset its connection (", std::strerror(err), ")");
+  FailPeer(peer, PeerDied(peer, how), /*fatal=*/true);
 }
 
 void OfiTransport::OnGoodbye(Peer& peer) {
@@ -122,9 +122,13 @@ void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    int culprit = blame >= 0 ? blame : peer.rank;
+    if (std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
+      failed_ranks_.push_back(culprit);
+    }
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -168,6 +172,33 @@ absl::Status OfiTransport::PeerDied(const Peer& peer, absl::string_view how) con
                    absl::StrCat("check rank ", peer.rank, "'s log", where,
                                 " for a crash, an out-of-memory kill or an exit that skipped "
                                 "destroying the communicator"));
+}
+
+bool OfiTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Goodbye beat{kHeartbeatMagic, 0, 0};
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    peer->writer.Heartbeat(peer->socket.get(), &beat, sizeof(beat));
+  }
+  return true;
+}
+
+void OfiTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void OfiTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Peer* peer = PeerByRank(rank)) FailPeer(*peer, why, /*fatal=*/true);
+}
+
+std::vector<int> OfiTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::ofi

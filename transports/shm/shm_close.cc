@@ -122,10 +122,11 @@ void ShmTransport::OnEndOfStream(Peer& peer) {
   BRAID_LOG(kInfo, peer.error.message());
 }
 
-void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal) {
+void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, bool blame_peer) {
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    if (blame_peer) failed_ranks_.push_back(peer.rank);  // at most once: it is failed now.
     if (fatal_.ok()) fatal_ = status;
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -149,6 +150,42 @@ void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal) {
     it = it->second.empty() ? peer.unexpected.erase(it) : std::next(it);
   }
   if (peer.socket) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+}
+
+bool ShmTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    // Always sent (data crosses the rings, unseen here): one byte every interval per peer. A
+    // full socket buffer means the peer has not read for a while; nothing is lost by dropping.
+    [[maybe_unused]] ssize_t n =
+        ::send(peer->socket.get(), &kHeartbeatByte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  return true;
+}
+
+void ShmTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A busy rank looks at the sockets only now and then (ProgressLocked): read them now, so
+  // heartbeats that arrived count (a few syscalls every sample period, never per message).
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kFailed) DrainSocket(*peer);
+  }
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void ShmTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->rank == rank) FailPeer(*peer, why, /*fatal=*/true);
+  }
+}
+
+std::vector<int> ShmTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::shm

@@ -248,7 +248,7 @@ void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
                          absl::StrCat("cannot buffer an unexpected message of ",
                                       message->total_len, " bytes (tag ", message->tag, ")"),
                          "post receives before the matching sends arrive, or add memory"),
-               /*fatal=*/true);
+               /*fatal=*/true, /*blame_peer=*/false);  // our memory, not its failure.
       return;
     }
     message->dest = message->heap.get();

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -128,21 +129,23 @@ void VerbsTransport::OnAsyncEvent(const ibv_async_event& event) {
 
 void VerbsTransport::OnSocket(Peer& peer) {
   if (!peer.socket) return;
-  char buffer[64];
-  ssize_t n = ::recv(peer.socket.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  auto forget_socket = [&] {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
-    peer.socket.reset();
-  };
-  uint32_t magic = 0;
+  int err = 0;
+  bool goodbye = false;
   int32_t blame = -1;
-  if (n >= 8) {
-    std::memcpy(&magic, buffer, 4);
-    std::memcpy(&blame, buffer + 4, 4);
-  }
-  if (n >= 8 && magic == kGoodbyeMagic) {
-    forget_socket();
+  auto result = peer.reader.Read(peer.socket.get(), kLivenessRecordBytes, &err,
+                                 [&](const char* record) {
+    uint32_t magic = 0;
+    std::memcpy(&magic, record, 4);
+    std::memcpy(&blame, record + 4, 4);
+    ++peer.activity;
+    if (magic == kHeartbeatMagic) return true;
+    goodbye = magic == kGoodbyeMagic;
+    return false;  // the goodbye is the last record; anything else is garbage.
+  });
+  if (result == LivenessReader::Result::kWouldBlock) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+  peer.socket.reset();
+  if (goodbye) {
     peer.goodbye = true;
     if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
       FailPeer(peer,
@@ -176,7 +179,6 @@ void VerbsTransport::OnSocket(Peer& peer) {
     return;
   }
   // End of stream (or garbage, or a reset) without a goodbye: the process is gone.
-  forget_socket();
   if (peer.state == Peer::State::kFailed) return;
   FailPeer(peer, PeerDied(peer), true);
 }
@@ -204,9 +206,15 @@ void VerbsTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int b
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    int culprit = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
+    // FailAll blames this rank itself (its device failed): not a failed peer.
+    if (culprit >= 0 && culprit != ctx_.rank &&
+        std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
+      failed_ranks_.push_back(culprit);
+    }
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -263,6 +271,35 @@ void VerbsTransport::FailAll(absl::Status status) {
     if (peer->connected) FailPeer(*peer, status, true, ctx_.rank);
   }
   if (fatal_.ok()) fatal_ = status;
+}
+
+bool VerbsTransport::send_heartbeats() {
+  std::lock_guard lock(mu_);
+  const uint32_t beat[2] = {kHeartbeatMagic, 0};
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    peer->writer.Heartbeat(peer->socket.get(), beat, sizeof(beat));
+  }
+  return true;
+}
+
+void VerbsTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void VerbsTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->rank == rank) FailPeer(*peer, why, /*fatal=*/true);
+  }
+}
+
+std::vector<int> VerbsTransport::failed_peers() {
+  std::lock_guard lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::verbs

@@ -297,14 +297,20 @@ void ShmTransport::ReadByReference(Peer& peer, const MessagePtr& message) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EFAULT;
-      request->Finish(PeerError(absl::StatusCode::kUnavailable, peer,
-                                absl::StrCat("reading its send buffer of ", message->total_len,
-                                             " bytes (tag ", message->tag,
-                                             ") failed: ", std::strerror(err)),
-                                "the sender probably exited or freed the buffer before its send "
-                                "completed; set BRAID_SHM_CMA=0 if this persists"),
-                      0);
-      return;  // no acknowledgement: the sender is gone or broken, and its socket says so.
+      // No such process: the sender died (its socket's end may not have been read yet). Either
+      // way the pair is broken, and the error is fatal here, so our goodbyes to the other
+      // ranks name this peer rather than letting them blame us for leaving.
+      absl::Status failed =
+          err == ESRCH ? PeerDied(peer)
+                       : PeerError(absl::StatusCode::kUnavailable, peer,
+                                   absl::StrCat("reading its send buffer of ", message->total_len,
+                                                " bytes (tag ", message->tag,
+                                                ") failed: ", std::strerror(err)),
+                                   "the sender probably exited or freed the buffer before its "
+                                   "send completed; set BRAID_SHM_CMA=0 if this persists");
+      request->Finish(failed, 0);
+      FailPeer(peer, std::move(failed), /*fatal=*/true);
+      return;  // no acknowledgement: the sender is gone or broken.
     }
     done += static_cast<uint64_t>(n);
   }

@@ -93,6 +93,13 @@ class HybridTransport final : public Transport {
       AbandonShmPeers(*local_, network);
       told_local_ = true;
     }
+    if (!local.ok() && network.ok() && !told_network_) {
+      // Likewise for the other hosts: the network part names the local rank that failed in its
+      // goodbyes (peer_failed of a rank it has no connection to).
+      std::vector<int> failed = local_->failed_peers();
+      for (int r : failed) network_->peer_failed(r, local);
+      told_network_ = !failed.empty();
+    }
     return local.ok() ? network : local;
   }
 
@@ -139,6 +146,7 @@ class HybridTransport final : public Transport {
   std::unique_ptr<Transport> local_;
   std::unique_ptr<Transport> network_;
   bool told_local_ = false;
+  bool told_network_ = false;
 };
 
 }  // namespace

@@ -193,7 +193,19 @@ void OfiTransport::read_activity(std::span<uint64_t> counters) {
 
 void OfiTransport::peer_failed(int rank, const absl::Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (Peer* peer = PeerByRank(rank)) FailPeer(*peer, why, /*fatal=*/true);
+  Peer* peer = PeerByRank(rank);
+  bool ours = peer != nullptr;
+  if (ours) FailPeer(*peer, why, /*fatal=*/true);
+  if (ours) return;
+  // A rank of the other part of a hybrid transport: not ours to fail, but ours to name in our
+  // goodbyes, so our peers blame it rather than us for leaving.
+  if (std::find(failed_ranks_.begin(), failed_ranks_.end(), rank) == failed_ranks_.end()) {
+    failed_ranks_.push_back(rank);
+  }
+  if (fatal_.ok()) {
+    fatal_ = why;
+    fatal_rank_ = rank;
+  }
 }
 
 std::vector<int> OfiTransport::failed_peers() {

@@ -292,8 +292,21 @@ void VerbsTransport::read_activity(std::span<uint64_t> counters) {
 
 void VerbsTransport::peer_failed(int rank, const absl::Status& why) {
   std::lock_guard lock(mu_);
+  bool ours = false;
   for (auto& peer : peers_) {
-    if (peer->rank == rank) FailPeer(*peer, why, /*fatal=*/true);
+    if (peer->rank != rank) continue;
+    FailPeer(*peer, why, /*fatal=*/true);
+    ours = true;
+  }
+  if (ours) return;
+  // A rank of the other part of a hybrid transport: not ours to fail, but ours to name in our
+  // goodbyes, so our peers blame it rather than us for leaving.
+  if (std::find(failed_ranks_.begin(), failed_ranks_.end(), rank) == failed_ranks_.end()) {
+    failed_ranks_.push_back(rank);
+  }
+  if (fatal_.ok()) {
+    fatal_ = why;
+    fatal_rank_ = rank;
   }
 }
 

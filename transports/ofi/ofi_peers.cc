@@ -3,7 +3,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,6 +10,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "transports/ofi/ofi_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::ofi {
 namespace {
@@ -82,12 +82,7 @@ void OfiTransport::OnGoodbye(Peer& peer) {
     int failed = static_cast<int>(peer.goodbye.blame - 1);
     std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it closed its connection without shutting down "
-                                    "or broke it: the process probably died)"),
-                       absl::StrCat("check rank ", failed, "'s log for a crash, an out-of-memory "
-                                    "kill or an exit that skipped destroying the communicator")),
+             PeerLeftAfterFailureError("ofi", ctx_.rank, peer.rank, peer.host, failed, host),
              /*fatal=*/true, failed);
     return;
   }
@@ -103,18 +98,12 @@ void OfiTransport::CloseIfDrained(Peer& peer) {
   // way here (if not, the provider reports an error for them, see HandleError).
   if (!peer.posted.empty()) {
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("ofi", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                         "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("ofi", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
@@ -123,9 +112,7 @@ void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
     int culprit = blame >= 0 ? blame : peer.rank;
-    if (std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
-      failed_ranks_.push_back(culprit);
-    }
+    NoteFailedRank(failed_ranks_, culprit);
     if (fatal_.ok()) {
       fatal_ = status;
       fatal_rank_ = culprit;
@@ -158,20 +145,11 @@ void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
 
 absl::Status OfiTransport::PeerError(absl::StatusCode code, const Peer& peer,
                                      absl::string_view detail, absl::string_view remedy) const {
-  return MakeError(code,
-                   absl::StrCat("ofi transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+  return MakeError(code, ConnectionWhat("ofi", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status OfiTransport::PeerDied(const Peer& peer, absl::string_view how) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable, absl::StrCat("ofi transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host), " ", how,
-                                " without shutting down: the process probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("ofi", ctx_.rank, peer.rank, peer.host, how);
 }
 
 bool OfiTransport::send_heartbeats() {
@@ -196,16 +174,7 @@ void OfiTransport::peer_failed(int rank, const absl::Status& why) {
   Peer* peer = PeerByRank(rank);
   bool ours = peer != nullptr;
   if (ours) FailPeer(*peer, why, /*fatal=*/true);
-  if (ours) return;
-  // A rank of the other part of a hybrid transport: not ours to fail, but ours to name in our
-  // goodbyes, so our peers blame it rather than us for leaving.
-  if (std::find(failed_ranks_.begin(), failed_ranks_.end(), rank) == failed_ranks_.end()) {
-    failed_ranks_.push_back(rank);
-  }
-  if (fatal_.ok()) {
-    fatal_ = why;
-    fatal_rank_ = rank;
-  }
+  if (!ours) NoteForeignFailure(rank, why, failed_ranks_, fatal_, fatal_rank_);
 }
 
 std::vector<int> OfiTransport::failed_peers() {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "transports/shm/shm_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::shm {
 
@@ -258,14 +259,9 @@ void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
 
 void ShmTransport::Match(Peer& peer, const MessagePtr& message, const ShmRequestPtr& request) {
   if (message->total_len != request->len) {
-    request->Finish(
-        PeerError(absl::StatusCode::kInvalidArgument, peer,
-                  absl::StrCat("message with tag ", request->tag, " is ", message->total_len,
-                               " bytes but the receive posted for it expects ", request->len,
-                               " bytes"),
-                  "the sender and receiver disagree on the message size: check the counts and "
-                  "datatypes passed on both ranks"),
-        0);
+    request->Finish(SizeMismatchError("shm", ctx_.rank, peer.rank, peer.host, request->tag,
+                                      message->total_len, request->len),
+                    0);
     if (message->by_reference) {
       Acknowledge(peer, message->send_id);  // nobody will read it: release the sender.
     } else if (!message->heap) {

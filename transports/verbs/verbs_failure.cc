@@ -4,13 +4,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "transports/transport_errors.h"
 #include "transports/verbs/verbs_internal.h"
 
 namespace braid::verbs {
@@ -23,21 +23,11 @@ constexpr uint32_t kGoodbyeMagic = 0x42525647;
 absl::Status VerbsTransport::PeerError(const Peer& peer, absl::string_view detail,
                                        absl::string_view remedy) const {
   return MakeError(absl::StatusCode::kUnavailable,
-                   absl::StrCat("verbs transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+                   ConnectionWhat("verbs", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status VerbsTransport::PeerDied(const Peer& peer) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable,
-                   absl::StrCat("verbs transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host),
-                                " closed its connection without shutting down: the process "
-                                "probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("verbs", ctx_.rank, peer.rank, peer.host, "closed its connection");
 }
 
 bool VerbsTransport::HasPending(const Peer& peer) const {
@@ -148,14 +138,7 @@ void VerbsTransport::OnSocket(Peer& peer) {
   if (goodbye) {
     peer.goodbye = true;
     if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
-      FailPeer(peer,
-               MakeError(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat("verbs transport (rank ", ctx_.rank, "): connection to ",
-                                      DescribeRank(peer.rank, peer.host)),
-                         "shut down because it found the ranks in different collectives "
-                         "(collective mismatch: its own error describes the calls)",
-                         "make every rank issue the same collectives with the same arguments in "
-                         "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+      FailPeer(peer, PeerLeftAfterMismatchError("verbs", ctx_.rank, peer.rank, peer.host),
                true, kGoodbyeMismatch);
       mismatch_ = true;  // passed on in our own goodbyes.
       return;
@@ -165,13 +148,7 @@ void VerbsTransport::OnSocket(Peer& peer) {
       // connection may still be on its way to us).
       std::string host = static_cast<size_t>(blame) < ctx_.hosts.size() ? ctx_.hosts[blame] : "";
       FailPeer(peer,
-               PeerError(peer,
-                         absl::StrCat("shut down because ", DescribeRank(blame, host),
-                                      " failed (it closed its connection without shutting down "
-                                      "or broke it: the process probably died)"),
-                         absl::StrCat("check rank ", blame, "'s log for a crash, an "
-                                      "out-of-memory kill or an exit that skipped destroying the "
-                                      "communicator")),
+               PeerLeftAfterFailureError("verbs", ctx_.rank, peer.rank, peer.host, blame, host),
                true, blame);
       return;
     }
@@ -188,17 +165,12 @@ void VerbsTransport::ClosePeer(Peer& peer) {
   // Everything it sent is in: requests still waiting on it can never complete.
   if (HasPending(peer)) {
     FailPeer(peer,
-             PeerError(peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("verbs", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(peer, "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("verbs", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
@@ -208,10 +180,7 @@ void VerbsTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int b
     BRAID_LOG(kWarn, status.message());
     int culprit = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
     // FailAll blames this rank itself (its device failed): not a failed peer.
-    if (culprit >= 0 && culprit != ctx_.rank &&
-        std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
-      failed_ranks_.push_back(culprit);
-    }
+    if (culprit >= 0 && culprit != ctx_.rank) NoteFailedRank(failed_ranks_, culprit);
     if (fatal_.ok()) {
       fatal_ = status;
       fatal_rank_ = culprit;
@@ -298,16 +267,7 @@ void VerbsTransport::peer_failed(int rank, const absl::Status& why) {
     FailPeer(*peer, why, /*fatal=*/true);
     ours = true;
   }
-  if (ours) return;
-  // A rank of the other part of a hybrid transport: not ours to fail, but ours to name in our
-  // goodbyes, so our peers blame it rather than us for leaving.
-  if (std::find(failed_ranks_.begin(), failed_ranks_.end(), rank) == failed_ranks_.end()) {
-    failed_ranks_.push_back(rank);
-  }
-  if (fatal_.ok()) {
-    fatal_ = why;
-    fatal_rank_ = rank;
-  }
+  if (!ours) NoteForeignFailure(rank, why, failed_ranks_, fatal_, fatal_rank_);
 }
 
 std::vector<int> VerbsTransport::failed_peers() {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ostream>
 #include <random>
@@ -48,6 +49,7 @@ std::string Survive(uint64_t seed, int rank, int n, braidComm_t comm) {
   int victim = fault->victim.load();
   if (fault_ns == 0) return "failed before any fault was injected: " + error;
   double seconds = static_cast<double>(NowNs() - fault_ns) / 1e9;
+  std::fprintf(stderr, "rank %d noticed the fault of rank %d after %.2f s\n", rank, victim, seconds);
   std::string report;
   if (seconds > kHeartbeatSeconds + kGraceSeconds) {
     report += "noticed the fault after " + std::to_string(seconds) + " s; ";

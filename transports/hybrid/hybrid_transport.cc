@@ -2,7 +2,6 @@
 
 #include <sys/epoll.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,6 +10,7 @@
 #include "core/status.h"
 #include "core/unique_fd.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/transport_errors.h"
 
 namespace braid {
 namespace {
@@ -121,9 +121,7 @@ class HybridTransport final : public Transport {
   }
   std::vector<int> failed_peers() override {
     std::vector<int> failed = local_->failed_peers();
-    for (int r : network_->failed_peers()) {
-      if (std::find(failed.begin(), failed.end(), r) == failed.end()) failed.push_back(r);
-    }
+    for (int r : network_->failed_peers()) NoteFailedRank(failed, r);
     return failed;
   }
 

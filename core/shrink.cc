@@ -33,8 +33,8 @@ absl::Status Communicator::PrepareRecovery(const BlobExchange& exchange,
 void Communicator::StartHeartbeat() {
   if (config_.heartbeat_timeout.count() <= 0 || nranks_ == 1) return;
   // Only transports that send heartbeats and report activity can tell silence from waiting
-  // (today tcp); elsewhere a long wait would look like a dead peer. Others rely on their own
-  // crash detection (liveness sockets, error completions) and BRAID_TIMEOUT.
+  // (all built-in ones do); elsewhere a long wait would look like a dead peer, so such a
+  // transport relies on its own crash detection and BRAID_TIMEOUT.
   if (!transport_->send_heartbeats()) {
     BRAID_LOG(kInfo, "transport ", transport_name_, " has no heartbeats: silent peers are "
               "reported by BRAID_TIMEOUT");

@@ -148,7 +148,9 @@ class Transport {
   // heartbeat) arrived from rank r during progress(). Thread-safe.
   virtual void read_activity(std::span<uint64_t> /*counters*/) {}
   // The communicator decided `rank` failed (e.g. silent past the heartbeat timeout): fail it
-  // as if its connection had broken, so peers told of our shutdown blame the right rank.
+  // as if its connection had broken, so peers told of our shutdown blame the right rank. For a
+  // rank it has no connection to (hybrid: a peer of the other part) a transport only records
+  // it as the failure to name in its goodbyes.
   virtual void peer_failed(int /*rank*/, const absl::Status& /*why*/) {}
   // Ranks this transport saw fail (connection closed or reset without a clean shutdown,
   // refused bytes, or named as the first failure by a peer that gave up). Thread-safe.

@@ -2,7 +2,7 @@
 # The verbs suite, run inside the soft-RoCE guest by tests/rxe/run.sh (CTest label rxe):
 # the transport conformance suite (including the reliability scenarios: tag conflicts) and the
 # multi-process tests (collectives on 2, 3 and 4 ranks; mismatch, Reduce/AllToAll,
-# point-to-point, split) on the verbs transport, allreduce_perf -c 1 over verbs, and the
+# point-to-point, split, a SIGSTOP trial) on the verbs transport, allreduce_perf -c 1 over verbs, and the
 # automatic transport choice.
 # The RoCE v2 GID is never given: BRAID_SOCKET_IFNAME=veth0 makes 198.18.0.1 the data-path
 # address, and the transport must find its IPv4-mapped GID in sysfs by itself.
@@ -72,6 +72,11 @@ step "braidCommRegister on verbs" \
 # and 1 still measure, under TCG reliably, so their init (not the AllReduce) fails.
 step "failure handling on verbs" \
   env BRAID_TRANSPORT=verbs BRAID_TUNE=0 "$build/tests/multiproc/failures_test" --gtest_brief=1
+# A stopped rank (SIGSTOP, sockets open) is found by the heartbeats on the liveness sockets
+# within BRAID_HEARTBEAT_TIMEOUT (4 s here); one trial on 2 ranks, ~20 s under TCG.
+step "SIGSTOP found by heartbeats on verbs, 2 ranks" \
+  env BRAID_TRANSPORT=verbs BRAID_TUNE=0 BRAID_TEST_FAULT_TRIALS=1 \
+  "$build/tests/multiproc/fault_injection_test" --gtest_brief=1 --gtest_filter='*stop2ranks'
 # Tag conflicts end to end: ranks in different collectives fail fast, every rank told why.
 # DifferentBroadcastRootsFail is left out: it fails on tcp and shm too (a rank whose broadcast
 # completes goes on to the next call and nobody learns of the mismatch until a timeout).

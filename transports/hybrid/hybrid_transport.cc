@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "core/unique_fd.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/transport_errors.h"
 
 namespace braid {
 namespace {
@@ -92,7 +93,36 @@ class HybridTransport final : public Transport {
       AbandonShmPeers(*local_, network);
       told_local_ = true;
     }
+    if (!local.ok() && network.ok() && !told_network_) {
+      // Likewise for the other hosts: the network part names the local rank that failed in its
+      // goodbyes (peer_failed of a rank it has no connection to).
+      std::vector<int> failed = local_->failed_peers();
+      for (int r : failed) network_->peer_failed(r, local);
+      told_network_ = !failed.empty();
+    }
     return local.ok() ? network : local;
+  }
+
+  // Liveness: each part watches its own peers (disjoint sets of ranks). Heartbeats count only
+  // if both parts have them: otherwise one part's peers would always look silent.
+  bool send_heartbeats() override {
+    bool local = local_->send_heartbeats();
+    bool network = network_->send_heartbeats();
+    return local && network;
+  }
+  void read_activity(std::span<uint64_t> counters) override {
+    std::vector<uint64_t> local(counters.size()), network(counters.size());
+    local_->read_activity(local);
+    network_->read_activity(network);
+    for (size_t r = 0; r < counters.size(); ++r) counters[r] = local[r] + network[r];
+  }
+  void peer_failed(int rank, const absl::Status& why) override {
+    (SameHost(rank) ? local_ : network_)->peer_failed(rank, why);
+  }
+  std::vector<int> failed_peers() override {
+    std::vector<int> failed = local_->failed_peers();
+    for (int r : network_->failed_peers()) NoteFailedRank(failed, r);
+    return failed;
   }
 
   int wait_fd() const override { return epoll_fd_.get(); }
@@ -114,6 +144,7 @@ class HybridTransport final : public Transport {
   std::unique_ptr<Transport> local_;
   std::unique_ptr<Transport> network_;
   bool told_local_ = false;
+  bool told_network_ = false;
 };
 
 }  // namespace

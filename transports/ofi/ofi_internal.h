@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "core/unique_fd.h"
 #include "transports/ofi/fabric.h"
+#include "transports/liveness_socket.h"
 #include "transports/ofi/ofi_transport.h"
 #include "transports/transport.h"
 
@@ -137,15 +138,19 @@ struct Goodbye {
   uint64_t sent = 0;        // messages the sender ever sent us: all must arrive first.
 };
 inline constexpr uint32_t kGoodbyeMagic = 0x45594247;  // "GBYE"
+// A heartbeat is a Goodbye-sized record with this magic (and nothing else in it).
+inline constexpr uint32_t kHeartbeatMagic = 0x54424248;  // "HBBT"
 
 struct Peer {
   int rank = -1;
   std::string host;
   int index = 0;                      // in the transport's peers_.
   std::vector<fi_addr_t> addr;        // per rail shared with this peer.
-  UniqueFd socket;                    // liveness: carries only the goodbye.
+  UniqueFd socket;                    // liveness: heartbeats, then the goodbye.
+  LivenessWriter writer;
+  LivenessReader reader;
+  uint64_t activity = 0;              // records that arrived on the socket (heartbeats).
   Goodbye goodbye;
-  size_t goodbye_bytes = 0;
   bool said_goodbye = false;          // its goodbye arrived.
   bool hello_arrived = false;         // its hello (lower ranks only) arrived.
   uint64_t next_send_seq = 0;
@@ -174,6 +179,11 @@ class OfiTransport final : public Transport {
   absl::Status progress() override;
   int wait_fd() const override { return epoll_fd_.get(); }
   void prepare_to_sleep() override;
+  // ofi_peers.cc: heartbeats on the liveness sockets (see core/heartbeat.h).
+  bool send_heartbeats() override;
+  void read_activity(std::span<uint64_t> counters) override;
+  void peer_failed(int rank, const absl::Status& why) override;
+  std::vector<int> failed_peers() override;
 
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag,
                                   const MemoryRegion* region);
@@ -260,6 +270,7 @@ class OfiTransport final : public Transport {
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;
   int fatal_rank_ = -1;
+  std::vector<int> failed_ranks_;  // every rank a fatal error blamed (failed_peers()).
   bool closing_ = false;
 };
 

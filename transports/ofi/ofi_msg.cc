@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "transports/ofi/ofi_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::ofi {
 
@@ -364,14 +365,9 @@ void OfiTransport::FailConflictingReceive(Peer& peer, uint64_t arrived) {
 void OfiTransport::Match(Peer& peer, Message message, const OfiRequestPtr& request) {
   const CtrlHeader& header = message.header;
   if (header.len != request->len) {
-    request->Finish(
-        MakeError(absl::StatusCode::kInvalidArgument,
-                  absl::StrCat("ofi transport (rank ", ctx_.rank, "): receive of tag ",
-                               request->tag, " from ", DescribeRank(peer.rank, peer.host)),
-                  absl::StrCat("the peer sent ", header.len, " bytes but the receive was posted for ",
-                               request->len, " bytes"),
-                  "post receives with the same length as the matching send"),
-        0);
+    request->Finish(SizeMismatchError("ofi", ctx_.rank, peer.rank, peer.host, request->tag,
+                                      header.len, request->len),
+                    0);
     if (header.nsegs > 0) (void)PostDataRecvs(peer, header, nullptr, nullptr);  // discard.
     return;
   }

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "transports/ofi/ofi_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::ofi {
 namespace {
@@ -35,44 +36,43 @@ void OfiTransport::SendGoodbyes() {
   for (auto& peer : peers_) {
     if (peer->state == Peer::State::kFailed || !peer->socket) continue;
     Goodbye goodbye{kGoodbyeMagic, blame, peer->next_send_seq};
-    [[maybe_unused]] ssize_t n =
-        ::send(peer->socket.get(), &goodbye, sizeof(goodbye), MSG_DONTWAIT | MSG_NOSIGNAL);
+    // Best effort: a peer that stopped reading sees no goodbye, i.e. an error.
+    peer->writer.Write(peer->socket.get(), &goodbye, sizeof(goodbye), deadline);
   }
 }
 
 void OfiTransport::OnSocketReadable(Peer& peer) {
-  while (peer.socket) {
-    char* into = reinterpret_cast<char*>(&peer.goodbye) + peer.goodbye_bytes;
-    size_t want = sizeof(Goodbye) - peer.goodbye_bytes;
-    char scratch[64];
-    bool after = want == 0;  // anything after the goodbye is ignored until the end.
-    ssize_t n = ::recv(peer.socket.get(), after ? scratch : into, after ? sizeof(scratch) : want, 0);
-    if (n > 0) {
-      if (after) continue;
-      peer.goodbye_bytes += static_cast<size_t>(n);
-      if (peer.goodbye_bytes == sizeof(Goodbye)) {
-        if (peer.goodbye.magic != kGoodbyeMagic) {
-          FailPeer(peer, PeerError(absl::StatusCode::kDataLoss, peer,
-                                   "sent garbage on its liveness socket", ""), true);
-          return;
-        }
-        OnGoodbye(peer);
-      }
-      continue;
+  if (!peer.socket) return;
+  int err = 0;
+  bool garbage = false;
+  auto result = peer.reader.Read(peer.socket.get(), sizeof(Goodbye), &err, [&](const char* bytes) {
+    ++peer.activity;
+    if (peer.said_goodbye) return true;  // anything after the goodbye is ignored until the end.
+    Goodbye record;
+    std::memcpy(&record, bytes, sizeof(record));
+    if (record.magic == kHeartbeatMagic) return true;
+    if (record.magic != kGoodbyeMagic) {
+      garbage = true;
+      return false;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    int err = n < 0 ? errno : 0;
-    epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
-    peer.socket.reset();
-    if (peer.said_goodbye || peer.state == Peer::State::kFailed) return;
-    // No goodbye: the peer did not shut down, so its process is gone. Fatal at once, even with
-    // nothing outstanding, so the error names the rank that died.
-    std::string how = err == 0 ? std::string("closed its connection")
-                               : absl::StrCat("reset its connection (", std::strerror(err), ")");
-    FailPeer(peer, PeerDied(peer, how), /*fatal=*/true);
+    peer.goodbye = record;
+    OnGoodbye(peer);
+    return true;
+  });
+  if (result == LivenessReader::Result::kWouldBlock) return;
+  epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+  peer.socket.reset();
+  if (garbage) {
+    FailPeer(peer, PeerError(absl::StatusCode::kDataLoss, peer,
+                             "sent garbage on its liveness socket", ""), true);
     return;
   }
+  if (peer.said_goodbye || peer.state == Peer::State::kFailed) return;
+  // No goodbye: the peer did not shut down, so its process is gone. Fatal at once, even with
+  // nothing outstanding, so the error names the rank that died.
+  std::string how = err == 0 ? std::string("closed its connection")
+                             : absl::StrCat("reset its connection (", std::strerror(err), ")");
+  FailPeer(peer, PeerDied(peer, how), /*fatal=*/true);
 }
 
 void OfiTransport::OnGoodbye(Peer& peer) {
@@ -82,12 +82,7 @@ void OfiTransport::OnGoodbye(Peer& peer) {
     int failed = static_cast<int>(peer.goodbye.blame - 1);
     std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it closed its connection without shutting down "
-                                    "or broke it: the process probably died)"),
-                       absl::StrCat("check rank ", failed, "'s log for a crash, an out-of-memory "
-                                    "kill or an exit that skipped destroying the communicator")),
+             PeerLeftAfterFailureError("ofi", ctx_.rank, peer.rank, peer.host, failed, host),
              /*fatal=*/true, failed);
     return;
   }
@@ -103,18 +98,12 @@ void OfiTransport::CloseIfDrained(Peer& peer) {
   // way here (if not, the provider reports an error for them, see HandleError).
   if (!peer.posted.empty()) {
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("ofi", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                         "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("ofi", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
@@ -122,9 +111,11 @@ void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    int culprit = blame >= 0 ? blame : peer.rank;
+    NoteFailedRank(failed_ranks_, culprit);
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -154,20 +145,41 @@ void OfiTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
 
 absl::Status OfiTransport::PeerError(absl::StatusCode code, const Peer& peer,
                                      absl::string_view detail, absl::string_view remedy) const {
-  return MakeError(code,
-                   absl::StrCat("ofi transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+  return MakeError(code, ConnectionWhat("ofi", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status OfiTransport::PeerDied(const Peer& peer, absl::string_view how) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable, absl::StrCat("ofi transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host), " ", how,
-                                " without shutting down: the process probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("ofi", ctx_.rank, peer.rank, peer.host, how);
+}
+
+bool OfiTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Goodbye beat{kHeartbeatMagic, 0, 0};
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    peer->writer.Heartbeat(peer->socket.get(), &beat, sizeof(beat));
+  }
+  return true;
+}
+
+void OfiTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void OfiTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Peer* peer = PeerByRank(rank);
+  bool ours = peer != nullptr;
+  if (ours) FailPeer(*peer, why, /*fatal=*/true);
+  if (!ours) NoteForeignFailure(rank, why, failed_ranks_, fatal_, fatal_rank_);
+}
+
+std::vector<int> OfiTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::ofi

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "transports/shm/shm_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::shm {
 namespace {
@@ -64,21 +65,11 @@ void ShmTransport::SendGoodbyes() {
 
 absl::Status ShmTransport::PeerError(absl::StatusCode code, const Peer& peer,
                                      absl::string_view detail, absl::string_view remedy) const {
-  return MakeError(code,
-                   absl::StrCat("shm transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+  return MakeError(code, ConnectionWhat("shm", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status ShmTransport::PeerDied(const Peer& peer) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable, absl::StrCat("shm transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host),
-                                " closed its connection without shutting down: the process "
-                                "probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("shm", ctx_.rank, peer.rank, peer.host, "closed its connection");
 }
 
 absl::Status ShmTransport::PeerUnusable(const Peer& peer) const {
@@ -107,25 +98,20 @@ void ShmTransport::OnEndOfStream(Peer& peer) {
   if (HasPending(peer)) {
     // It shut down properly, so the communicator goes on; what can never complete fails.
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("shm", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                         "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("shm", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
-void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal) {
+void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, bool blame_peer) {
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    if (blame_peer) NoteFailedRank(failed_ranks_, peer.rank);
     if (fatal_.ok()) fatal_ = status;
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -149,6 +135,42 @@ void ShmTransport::FailPeer(Peer& peer, absl::Status status, bool fatal) {
     it = it->second.empty() ? peer.unexpected.erase(it) : std::next(it);
   }
   if (peer.socket) epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+}
+
+bool ShmTransport::send_heartbeats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    // Always sent (data crosses the rings, unseen here): one byte every interval per peer. A
+    // full socket buffer means the peer has not read for a while; nothing is lost by dropping.
+    [[maybe_unused]] ssize_t n =
+        ::send(peer->socket.get(), &kHeartbeatByte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  return true;
+}
+
+void ShmTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A busy rank looks at the sockets only now and then (ProgressLocked): read them now, so
+  // heartbeats that arrived count (a few syscalls every sample period, never per message).
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kFailed) DrainSocket(*peer);
+  }
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void ShmTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& peer : peers_) {
+    if (peer->rank == rank) FailPeer(*peer, why, /*fatal=*/true);
+  }
+}
+
+std::vector<int> ShmTransport::failed_peers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::shm

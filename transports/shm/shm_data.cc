@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "transports/shm/shm_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::shm {
 
@@ -248,7 +249,7 @@ void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
                          absl::StrCat("cannot buffer an unexpected message of ",
                                       message->total_len, " bytes (tag ", message->tag, ")"),
                          "post receives before the matching sends arrive, or add memory"),
-               /*fatal=*/true);
+               /*fatal=*/true, /*blame_peer=*/false);  // our memory, not its failure.
       return;
     }
     message->dest = message->heap.get();
@@ -258,14 +259,9 @@ void ShmTransport::StartMessage(Peer& peer, const MessagePtr& message) {
 
 void ShmTransport::Match(Peer& peer, const MessagePtr& message, const ShmRequestPtr& request) {
   if (message->total_len != request->len) {
-    request->Finish(
-        PeerError(absl::StatusCode::kInvalidArgument, peer,
-                  absl::StrCat("message with tag ", request->tag, " is ", message->total_len,
-                               " bytes but the receive posted for it expects ", request->len,
-                               " bytes"),
-                  "the sender and receiver disagree on the message size: check the counts and "
-                  "datatypes passed on both ranks"),
-        0);
+    request->Finish(SizeMismatchError("shm", ctx_.rank, peer.rank, peer.host, request->tag,
+                                      message->total_len, request->len),
+                    0);
     if (message->by_reference) {
       Acknowledge(peer, message->send_id);  // nobody will read it: release the sender.
     } else if (!message->heap) {
@@ -297,14 +293,20 @@ void ShmTransport::ReadByReference(Peer& peer, const MessagePtr& message) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EFAULT;
-      request->Finish(PeerError(absl::StatusCode::kUnavailable, peer,
-                                absl::StrCat("reading its send buffer of ", message->total_len,
-                                             " bytes (tag ", message->tag,
-                                             ") failed: ", std::strerror(err)),
-                                "the sender probably exited or freed the buffer before its send "
-                                "completed; set BRAID_SHM_CMA=0 if this persists"),
-                      0);
-      return;  // no acknowledgement: the sender is gone or broken, and its socket says so.
+      // No such process: the sender died (its socket's end may not have been read yet). Either
+      // way the pair is broken, and the error is fatal here, so our goodbyes to the other
+      // ranks name this peer rather than letting them blame us for leaving.
+      absl::Status failed =
+          err == ESRCH ? PeerDied(peer)
+                       : PeerError(absl::StatusCode::kUnavailable, peer,
+                                   absl::StrCat("reading its send buffer of ", message->total_len,
+                                                " bytes (tag ", message->tag,
+                                                ") failed: ", std::strerror(err)),
+                                   "the sender probably exited or freed the buffer before its "
+                                   "send completed; set BRAID_SHM_CMA=0 if this persists");
+      request->Finish(failed, 0);
+      FailPeer(peer, std::move(failed), /*fatal=*/true);
+      return;  // no acknowledgement: the sender is gone or broken.
     }
     done += static_cast<uint64_t>(n);
   }

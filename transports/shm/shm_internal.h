@@ -4,7 +4,7 @@
 //
 // Each peer pair has a unix stream socket and two rings (ring.h), one per direction. Data never
 // crosses the socket: it carries the hello (with the ring's memfd), one-byte wakeups for a
-// sleeping peer, and the goodbye. Its end of stream is how a dead peer is noticed, even while
+// sleeping peer, heartbeats, and the goodbye. Its end of stream is how a dead peer is noticed, even while
 // nothing is outstanding. Small messages are copied through ring slots; large ones, once the
 // consumer proved it may, are read by the receiver straight out of the sender's buffer with
 // process_vm_readv (one copy, no staging), and an acknowledgement slot completes the send.
@@ -31,8 +31,9 @@
 
 namespace braid::shm {
 
-// Wake and goodbye bytes on a pair's socket.
+// Wake, heartbeat and goodbye bytes on a pair's socket.
 inline constexpr char kWakeByte = 'w';
+inline constexpr char kHeartbeatByte = 'h';
 inline constexpr char kGoodbyeByte = 'g';
 // Followed by a 4-byte length and the text of the failure that makes this rank give up.
 inline constexpr char kAbandonByte = 'x';
@@ -105,6 +106,7 @@ struct Peer {
   std::unordered_map<uint64_t, std::deque<MessagePtr>> unexpected;  // arrivals by tag.
   MessagePtr cur;  // the eager message whose segments are arriving.
   std::string inbox;  // socket bytes not parsed yet.
+  uint64_t activity = 0;  // reads of socket bytes (heartbeats, wakeups) from this peer.
   bool goodbye = false;
   enum class State { kOpen, kClosed, kFailed } state = State::kOpen;
   absl::Status error;  // why it is closed or failed.
@@ -124,6 +126,11 @@ class ShmTransport final : public Transport {
   absl::Status progress() override;
   int wait_fd() const override { return epoll_fd_.get(); }
   void prepare_to_sleep() override;
+  // shm_close.cc: heartbeats on the pairs' sockets (see core/heartbeat.h).
+  bool send_heartbeats() override;
+  void read_activity(std::span<uint64_t> counters) override;
+  void peer_failed(int rank, const absl::Status& why) override;
+  std::vector<int> failed_peers() override;
   void Abandon(const absl::Status& why);
 
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag);
@@ -149,7 +156,8 @@ class ShmTransport final : public Transport {
   // shm_close.cc
   void SendGoodbyes();
   void OnEndOfStream(Peer& peer);
-  void FailPeer(Peer& peer, absl::Status status, bool fatal);
+  // blame_peer: record the peer as failed (false when it only relays a failure elsewhere).
+  void FailPeer(Peer& peer, absl::Status status, bool fatal, bool blame_peer = true);
   absl::Status PeerError(absl::StatusCode code, const Peer& peer, absl::string_view detail,
                          absl::string_view remedy) const;
   absl::Status PeerDied(const Peer& peer) const;
@@ -166,6 +174,7 @@ class ShmTransport final : public Transport {
   std::list<MemoryRegion> regions_;
   absl::Status fatal_;  // first communicator-fatal error; progress() returns it.
   absl::Status abandoned_;  // another transport's failure (AbandonShmPeers).
+  std::vector<int> failed_ranks_;  // ranks a fatal error blamed (failed_peers()).
   bool slept_ = false;  // prepare_to_sleep ran: the sockets may have news.
   uint32_t passes_ = 0; // progress passes, to look at the sockets now and then while busy.
 };

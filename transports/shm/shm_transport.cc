@@ -290,6 +290,7 @@ void ShmTransport::DrainSocket(Peer& peer) {
   while (true) {
     ssize_t n = recv(peer.socket.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
     if (n > 0) {
+      ++peer.activity;
       peer.inbox.append(buffer, static_cast<size_t>(n));
       ParseInbox(peer);
       if (peer.state == Peer::State::kFailed) return;
@@ -306,7 +307,7 @@ void ShmTransport::ParseInbox(Peer& peer) {
   size_t at = 0;
   while (at < peer.inbox.size()) {
     char kind = peer.inbox[at];
-    if (kind == kWakeByte) {
+    if (kind == kWakeByte || kind == kHeartbeatByte) {
       ++at;
     } else if (kind == kGoodbyeByte) {
       peer.goodbye = true;
@@ -321,7 +322,7 @@ void ShmTransport::ParseInbox(Peer& peer) {
       FailPeer(peer,
                PeerError(absl::StatusCode::kUnavailable, peer,
                          absl::StrCat("gave up because of a failure elsewhere: ", why), ""),
-               /*fatal=*/true);
+               /*fatal=*/true, /*blame_peer=*/false);
       return;
     } else {
       peer.inbox.clear();

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "transports/tcp/tcp_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::tcp {
 namespace {
@@ -83,20 +84,11 @@ void TcpTransport::SendGoodbyes() {
 
 absl::Status TcpTransport::PeerError(absl::StatusCode code, const Peer& peer,
                                      absl::string_view detail, absl::string_view remedy) const {
-  return MakeError(code,
-                   absl::StrCat("tcp transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+  return MakeError(code, ConnectionWhat("tcp", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status TcpTransport::PeerDied(const Peer& peer, absl::string_view how) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable, absl::StrCat("tcp transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host), " ", how,
-                                " without shutting down: the process probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("tcp", ctx_.rank, peer.rank, peer.host, how);
 }
 
 absl::Status TcpTransport::PeerUnusable(const Peer& peer) const {
@@ -120,12 +112,7 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
   socket.goodbye = true;
   ++peer.goodbyes;
   if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
-    FailPeer(peer,
-             PeerError(absl::StatusCode::kInvalidArgument, peer,
-                       "shut down because it found the ranks in different collectives "
-                       "(collective mismatch: its own error describes the calls)",
-                       "make every rank issue the same collectives with the same arguments in "
-                       "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+    FailPeer(peer, PeerLeftAfterMismatchError("tcp", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/true, kNoCulprit);
     mismatch_ = true;  // passed on in our own goodbyes.
     return;
@@ -137,14 +124,7 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
     if (failed >= ctx_.nranks) failed = peer.rank;  // nonsense blame: the messenger it is.
     std::string host = static_cast<size_t>(failed) < ctx_.hosts.size() ? ctx_.hosts[failed] : "";
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       absl::StrCat("shut down because ", DescribeRank(failed, host),
-                                    " failed (it closed or broke its connection without "
-                                    "shutting down, stopped responding, or sent bytes that "
-                                    "were refused; the log of the rank that saw it first says "
-                                    "which)"),
-                       absl::StrCat("check rank ", failed, "'s state and log for a crash, an "
-                                    "out-of-memory kill, a stopped process or a cut link")),
+             PeerLeftAfterFailureError("tcp", ctx_.rank, peer.rank, peer.host, failed, host),
              /*fatal=*/true, failed);
     return;
   }
@@ -153,18 +133,12 @@ void TcpTransport::OnGoodbye(Socket& socket, uint64_t blame) {
   // never complete: they fail, but the peer shut down properly, so the communicator goes on.
   if (HasPending(peer)) {
     FailPeer(peer,
-             PeerError(absl::StatusCode::kUnavailable, peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("tcp", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(absl::StatusCode::kUnavailable, peer,
-                         "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("tcp", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
@@ -185,10 +159,7 @@ void TcpTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int bla
   if (peer.state == Peer::State::kFailing || peer.state == Peer::State::kFailed) return;
   if (fatal) {
     int culprit = blame >= 0 ? blame : blame == kNoCulprit ? -1 : peer.rank;
-    if (culprit >= 0 &&
-        std::find(failed_ranks_.begin(), failed_ranks_.end(), culprit) == failed_ranks_.end()) {
-      failed_ranks_.push_back(culprit);
-    }
+    if (culprit >= 0) NoteFailedRank(failed_ranks_, culprit);
     BRAID_LOG(kWarn, status.message());
     if (fatal_.ok()) {
       fatal_ = status;
@@ -265,9 +236,13 @@ void TcpTransport::read_activity(std::span<uint64_t> counters) {
 
 void TcpTransport::peer_failed(int rank, const absl::Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
+  bool ours = false;
   for (auto& peer : peers_) {
-    if (peer->rank == rank) FailPeer(*peer, why);
+    if (peer->rank != rank) continue;
+    FailPeer(*peer, why);
+    ours = true;
   }
+  if (!ours) NoteForeignFailure(rank, why, failed_ranks_, fatal_, fatal_rank_);
 }
 
 std::vector<int> TcpTransport::failed_peers() {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "transports/tcp/tcp_internal.h"
+#include "transports/transport_errors.h"
 
 namespace braid::tcp {
 
@@ -47,14 +48,9 @@ absl::StatusOr<RequestPtr> TcpTransport::Recv(Peer& peer, void* buf, size_t len,
 
 void TcpTransport::Match(Peer& peer, const MessagePtr& message, const TcpRequestPtr& request) {
   if (message->total_len != request->len) {
-    request->Finish(
-        PeerError(absl::StatusCode::kInvalidArgument, peer,
-                  absl::StrCat("message with tag ", request->tag, " is ", message->total_len,
-                               " bytes but the receive posted for it expects ", request->len,
-                               " bytes"),
-                  "the sender and receiver disagree on the message size: check the counts and "
-                  "datatypes passed on both ranks"),
-        0);
+    request->Finish(SizeMismatchError("tcp", ctx_.rank, peer.rank, peer.host, request->tag,
+                                      message->total_len, request->len),
+                    0);
     // The bytes still arrive (into the heap buffer, or nowhere) and are dropped.
     if (!message->heap) message->dest = nullptr;
     return;

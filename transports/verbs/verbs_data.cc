@@ -5,18 +5,14 @@
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "transports/transport_errors.h"
 #include "transports/verbs/verbs_internal.h"
 
 namespace braid::verbs {
 
 absl::Status VerbsTransport::Mismatch(const Peer& peer, uint64_t tag, size_t posted,
                                       size_t sent) const {
-  return MakeError(absl::StatusCode::kInvalidArgument,
-                   absl::StrCat("verbs transport (rank ", ctx_.rank, "): receive from ",
-                                DescribeRank(peer.rank, peer.host), " with tag ", tag),
-                   absl::StrCat("the message has ", sent, " bytes but the receive was posted for ",
-                                posted, " bytes"),
-                   "post every receive with the length of the matching send");
+  return SizeMismatchError("verbs", ctx_.rank, peer.rank, peer.host, tag, sent, posted);
 }
 
 absl::StatusOr<Registration> VerbsTransport::Register(const void* buf, size_t len,
@@ -237,13 +233,7 @@ void VerbsTransport::OnMessage(Peer& peer, int slot, size_t bytes) {
               ? PeerError(peer, absl::StrCat("could not register its ", h.length,
                                              "-byte receive buffer for tag ", op.tag),
                           "see that rank's error (memlock limit?)")
-              : MakeError(absl::StatusCode::kInvalidArgument,
-                          absl::StrCat("verbs transport (rank ", ctx_.rank, "): send to ",
-                                       DescribeRank(peer.rank, peer.host), " with tag ", op.tag),
-                          absl::StrCat("the message has ", op.len,
-                                       " bytes but the receive was posted for ", h.length,
-                                       " bytes"),
-                          "post every receive with the length of the matching send"),
+              : Mismatch(peer, op.tag, h.length, op.len),
           0);
       Unregister(op.reg);
       sends_.erase(it);

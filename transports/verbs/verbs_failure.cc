@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "transports/transport_errors.h"
 #include "transports/verbs/verbs_internal.h"
 
 namespace braid::verbs {
@@ -22,21 +23,11 @@ constexpr uint32_t kGoodbyeMagic = 0x42525647;
 absl::Status VerbsTransport::PeerError(const Peer& peer, absl::string_view detail,
                                        absl::string_view remedy) const {
   return MakeError(absl::StatusCode::kUnavailable,
-                   absl::StrCat("verbs transport (rank ", ctx_.rank, "): connection to ",
-                                DescribeRank(peer.rank, peer.host)),
-                   detail, remedy);
+                   ConnectionWhat("verbs", ctx_.rank, peer.rank, peer.host), detail, remedy);
 }
 
 absl::Status VerbsTransport::PeerDied(const Peer& peer) const {
-  std::string where = peer.host.empty() ? "" : absl::StrCat(" and the system log of ", peer.host);
-  return MakeError(absl::StatusCode::kUnavailable,
-                   absl::StrCat("verbs transport (rank ", ctx_.rank, ")"),
-                   absl::StrCat(DescribeRank(peer.rank, peer.host),
-                                " closed its connection without shutting down: the process "
-                                "probably died"),
-                   absl::StrCat("check rank ", peer.rank, "'s log", where,
-                                " for a crash, an out-of-memory kill or an exit that skipped "
-                                "destroying the communicator"));
+  return PeerDiedError("verbs", ctx_.rank, peer.rank, peer.host, "closed its connection");
 }
 
 bool VerbsTransport::HasPending(const Peer& peer) const {
@@ -128,31 +119,26 @@ void VerbsTransport::OnAsyncEvent(const ibv_async_event& event) {
 
 void VerbsTransport::OnSocket(Peer& peer) {
   if (!peer.socket) return;
-  char buffer[64];
-  ssize_t n = ::recv(peer.socket.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  auto forget_socket = [&] {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
-    peer.socket.reset();
-  };
-  uint32_t magic = 0;
+  int err = 0;
+  bool goodbye = false;
   int32_t blame = -1;
-  if (n >= 8) {
-    std::memcpy(&magic, buffer, 4);
-    std::memcpy(&blame, buffer + 4, 4);
-  }
-  if (n >= 8 && magic == kGoodbyeMagic) {
-    forget_socket();
+  auto result = peer.reader.Read(peer.socket.get(), kLivenessRecordBytes, &err,
+                                 [&](const char* record) {
+    uint32_t magic = 0;
+    std::memcpy(&magic, record, 4);
+    std::memcpy(&blame, record + 4, 4);
+    ++peer.activity;
+    if (magic == kHeartbeatMagic) return true;
+    goodbye = magic == kGoodbyeMagic;
+    return false;  // the goodbye is the last record; anything else is garbage.
+  });
+  if (result == LivenessReader::Result::kWouldBlock) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, peer.socket.get(), nullptr);
+  peer.socket.reset();
+  if (goodbye) {
     peer.goodbye = true;
     if (blame == kGoodbyeMismatch && peer.state == Peer::State::kOpen) {
-      FailPeer(peer,
-               MakeError(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat("verbs transport (rank ", ctx_.rank, "): connection to ",
-                                      DescribeRank(peer.rank, peer.host)),
-                         "shut down because it found the ranks in different collectives "
-                         "(collective mismatch: its own error describes the calls)",
-                         "make every rank issue the same collectives with the same arguments in "
-                         "the same order; BRAID_DEBUG=CHECK shows both calls on every rank"),
+      FailPeer(peer, PeerLeftAfterMismatchError("verbs", ctx_.rank, peer.rank, peer.host),
                true, kGoodbyeMismatch);
       mismatch_ = true;  // passed on in our own goodbyes.
       return;
@@ -162,13 +148,7 @@ void VerbsTransport::OnSocket(Peer& peer) {
       // connection may still be on its way to us).
       std::string host = static_cast<size_t>(blame) < ctx_.hosts.size() ? ctx_.hosts[blame] : "";
       FailPeer(peer,
-               PeerError(peer,
-                         absl::StrCat("shut down because ", DescribeRank(blame, host),
-                                      " failed (it closed its connection without shutting down "
-                                      "or broke it: the process probably died)"),
-                         absl::StrCat("check rank ", blame, "'s log for a crash, an "
-                                      "out-of-memory kill or an exit that skipped destroying the "
-                                      "communicator")),
+               PeerLeftAfterFailureError("verbs", ctx_.rank, peer.rank, peer.host, blame, host),
                true, blame);
       return;
     }
@@ -176,7 +156,6 @@ void VerbsTransport::OnSocket(Peer& peer) {
     return;
   }
   // End of stream (or garbage, or a reset) without a goodbye: the process is gone.
-  forget_socket();
   if (peer.state == Peer::State::kFailed) return;
   FailPeer(peer, PeerDied(peer), true);
 }
@@ -186,17 +165,12 @@ void VerbsTransport::ClosePeer(Peer& peer) {
   // Everything it sent is in: requests still waiting on it can never complete.
   if (HasPending(peer)) {
     FailPeer(peer,
-             PeerError(peer,
-                       "shut down (destroyed its communicator) while requests to or from it were "
-                       "outstanding",
-                       "make every rank issue the same operations before destroying its "
-                       "communicator"),
+             PeerLeftWithPendingError("verbs", ctx_.rank, peer.rank, peer.host),
              /*fatal=*/false);
     return;
   }
   peer.state = Peer::State::kClosed;
-  peer.error = PeerError(peer, "shut down (it destroyed its communicator or exited)",
-                         absl::StrCat("do not use rank ", peer.rank, " after it shut down"));
+  peer.error = PeerClosedError("verbs", ctx_.rank, peer.rank, peer.host);
   BRAID_LOG(kInfo, peer.error.message());
 }
 
@@ -204,9 +178,12 @@ void VerbsTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int b
   if (peer.state == Peer::State::kFailed) return;
   if (fatal) {
     BRAID_LOG(kWarn, status.message());
+    int culprit = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
+    // FailAll blames this rank itself (its device failed): not a failed peer.
+    if (culprit >= 0 && culprit != ctx_.rank) NoteFailedRank(failed_ranks_, culprit);
     if (fatal_.ok()) {
       fatal_ = status;
-      fatal_rank_ = blame == kGoodbyeMismatch ? -1 : blame >= 0 ? blame : peer.rank;
+      fatal_rank_ = culprit;
     }
   } else {
     BRAID_LOG(kInfo, status.message());
@@ -263,6 +240,39 @@ void VerbsTransport::FailAll(absl::Status status) {
     if (peer->connected) FailPeer(*peer, status, true, ctx_.rank);
   }
   if (fatal_.ok()) fatal_ = status;
+}
+
+bool VerbsTransport::send_heartbeats() {
+  std::lock_guard lock(mu_);
+  const uint32_t beat[2] = {kHeartbeatMagic, 0};
+  for (auto& peer : peers_) {
+    if (peer->state != Peer::State::kOpen || !peer->socket) continue;
+    peer->writer.Heartbeat(peer->socket.get(), beat, sizeof(beat));
+  }
+  return true;
+}
+
+void VerbsTransport::read_activity(std::span<uint64_t> counters) {
+  std::lock_guard lock(mu_);
+  for (const auto& peer : peers_) {
+    if (static_cast<size_t>(peer->rank) < counters.size()) counters[peer->rank] = peer->activity;
+  }
+}
+
+void VerbsTransport::peer_failed(int rank, const absl::Status& why) {
+  std::lock_guard lock(mu_);
+  bool ours = false;
+  for (auto& peer : peers_) {
+    if (peer->rank != rank) continue;
+    FailPeer(*peer, why, /*fatal=*/true);
+    ours = true;
+  }
+  if (!ours) NoteForeignFailure(rank, why, failed_ranks_, fatal_, fatal_rank_);
+}
+
+std::vector<int> VerbsTransport::failed_peers() {
+  std::lock_guard lock(mu_);
+  return failed_ranks_;
 }
 
 }  // namespace braid::verbs

@@ -35,6 +35,7 @@
 #include "core/reg_cache.h"
 #include "core/staging_pool.h"
 #include "core/unique_fd.h"
+#include "transports/liveness_socket.h"
 #include "transports/transport.h"
 #include "transports/verbs/verbs_device.h"
 #include "transports/verbs/verbs_transport.h"
@@ -50,6 +51,9 @@ inline constexpr size_t kMinStripe = 256u << 10; // below this, writes use one Q
 inline constexpr uint32_t kInlineWanted = 256;
 // Goodbye blame value: we left because the ranks called different collectives (no rank failed).
 inline constexpr int32_t kGoodbyeMismatch = -2;
+// Records on a liveness socket are 8 bytes: {magic, blame}. Heartbeats carry this magic.
+inline constexpr uint32_t kHeartbeatMagic = 0x42525648;  // "HVRB"
+inline constexpr size_t kLivenessRecordBytes = 8;
 
 enum class MsgType : uint8_t { kEager = 1, kRts, kCts, kFin, kRefuse, kCredit };
 
@@ -143,7 +147,10 @@ struct Peer {
   int index = 0;  // in peers_.
   std::string host;
   std::vector<Qp> qps;
-  UniqueFd socket;  // liveness and goodbye.
+  UniqueFd socket;  // liveness: heartbeats, then the goodbye.
+  LivenessWriter writer;
+  LivenessReader reader;
+  uint64_t activity = 0;  // records that arrived on the socket (heartbeats).
   bool connected = false;
   int send_credits = kRecvSlots;
   int credits_to_return = 0;
@@ -182,6 +189,11 @@ class VerbsTransport final : public Transport {
   absl::Status progress() override;
   int wait_fd() const override { return epoll_.get(); }
   void prepare_to_sleep() override;
+  // verbs_failure.cc: heartbeats on the liveness sockets (see core/heartbeat.h).
+  bool send_heartbeats() override;
+  void read_activity(std::span<uint64_t> counters) override;
+  void peer_failed(int rank, const absl::Status& why) override;
+  std::vector<int> failed_peers() override;
 
   // verbs_data.cc
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag,
@@ -271,6 +283,7 @@ class VerbsTransport final : public Transport {
   std::unordered_map<uint32_t, RecvOp> recvs_;
   absl::Status fatal_;
   int fatal_rank_ = -1;     // the rank our fatal error blames; -1: none.
+  std::vector<int> failed_ranks_;  // every other rank a fatal error blamed (failed_peers()).
   bool mismatch_ = false;   // a tag conflict was found: our goodbyes say so.
   std::chrono::steady_clock::time_point next_event_check_{};
 };

@@ -58,6 +58,7 @@ struct Goodbye {
   uint32_t magic;
   int32_t blame;  // rank whose failure made us leave, kGoodbyeMismatch, or -1.
 };
+static_assert(sizeof(Goodbye) == kLivenessRecordBytes);
 
 uint64_t HelloMac(std::span<const std::byte> secret, uint32_t rank, uint64_t comm_id,
                   uint32_t direction) {
@@ -623,8 +624,9 @@ void VerbsTransport::Shutdown() {
                                                                  : -1};
   for (auto& peer : peers_) {
     if (!peer->socket) continue;
-    WriteFully(peer->socket.get(), &goodbye, sizeof(goodbye),
-               Deadline::After(std::chrono::milliseconds(200)));
+    // After any heartbeat the kernel took only part of, so the peer's framing holds.
+    peer->writer.Write(peer->socket.get(), &goodbye, sizeof(goodbye),
+                       Deadline::After(std::chrono::milliseconds(200)));
     peer->socket.reset();
   }
 }

@@ -6,7 +6,11 @@
 //              WINDOW in flight (ib_write_bw keeps a queue of writes in flight too); MB/s as
 //              perftest counts it (2^20 bytes).
 // Usage: verbs_bench [transport=verbs] [lat_size=2] [lat_iters=1000] [bw_size=1048576]
-//                    [bw_iters=50] [window=8] [spin_us=50]
+//                    [bw_iters=50] [window=8] [spin_us=50] [bw_receiver_spin_us=50]
+// spin_us applies to both latency ranks and the bandwidth sender; the bandwidth receiver spins
+// bw_receiver_spin_us, then sleeps on the completion channel like the progress engine
+// (ib_write_bw's receiver does not poll at all, and on soft-RoCE a spinning receiver takes the
+// CPU the kernel needs to place the data and acknowledge it).
 #include <poll.h>
 
 #include <algorithm>
@@ -29,11 +33,12 @@ int g_lat_iters = 1000, g_bw_iters = 50, g_window = 8;
 
 // Waits like the progress engine: spins g_spin on progress(), then sleeps on wait_fd. perftest
 // busy-polls, so compare.sh passes a long spin for a like-for-like latency.
-std::chrono::microseconds g_spin{50};
+std::chrono::microseconds g_spin{50}, g_bw_receiver_spin{50};
 
-absl::Status WaitFor(ChildEnv& env, const RequestPtr& request) {
+absl::Status WaitFor(ChildEnv& env, const RequestPtr& request,
+                     std::chrono::microseconds spin = g_spin) {
   auto deadline = Deadline::After(std::chrono::seconds(120));
-  auto spin_until = Clock::now() + g_spin;
+  auto spin_until = Clock::now() + spin;
   while (!request->done()) {
     BRAID_RETURN_IF_ERROR(env.transport->progress());
     if (request->done()) break;
@@ -91,7 +96,9 @@ absl::Status Bandwidth(ChildEnv& env) {
   auto start = Clock::now();
   for (int i = 0; i < g_bw_iters + g_window; ++i) {
     int slot = i % g_window;
-    if (inflight[slot]) BRAID_RETURN_IF_ERROR(WaitFor(env, inflight[slot]));
+    if (inflight[slot]) {
+      BRAID_RETURN_IF_ERROR(WaitFor(env, inflight[slot], me == 0 ? g_spin : g_bw_receiver_spin));
+    }
     inflight[slot].reset();
     if (i >= g_bw_iters) continue;
     char* data = buffer.data() + slot * g_bw_size;
@@ -120,6 +127,7 @@ int main(int argc, char** argv) {
   if (argc > 5) g_bw_iters = std::atoi(argv[5]);
   if (argc > 6) g_window = std::max(1, std::atoi(argv[6]));
   if (argc > 7) g_spin = std::chrono::microseconds(std::atoll(argv[7]));
+  if (argc > 8) g_bw_receiver_spin = std::chrono::microseconds(std::atoll(argv[8]));
   auto outcomes = RunRanks(transport, 2, [](ChildEnv& env) -> absl::Status {
     BRAID_RETURN_IF_ERROR(Latency(env));
     return Bandwidth(env);

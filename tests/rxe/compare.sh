@@ -24,17 +24,23 @@ gid=$(for f in $(grep -l "ffff:c612:0001" $ports/gids/* 2>/dev/null); do
 echo "rxe compare: $dev GID index $gid, $runs runs, load: $(cat /proc/loadavg)"
 [ -n "$gid" ] || { echo "no RoCE v2 GID for $addr" >&2; exit 1; }
 
+# Both sides use the same ACK timeout (4.096 us * 2^N): Braid's default, 18, unless
+# BRAID_RXE_QP_TIMEOUT says otherwise; perftest's default is 14. Under TCG on a loaded host
+# rxe's acknowledgements often come later than 67 ms (14), and every such spurious timeout
+# retransmits the unacknowledged part of a 1 MiB write (hw_counters/completer_retry_err, printed
+# per run), which makes either side's figure swing by 2-3x.
+qp_timeout=${BRAID_RXE_QP_TIMEOUT:-18}
 retries() { cat /sys/class/infiniband/$dev/ports/1/hw_counters/completer_retry_err 2>/dev/null || echo 0; }
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 perftest() {  # perftest TOOL ARGS...: server in the background, client against it.
   tool=$1
   shift
-  timeout 300 "$tool" -d $dev -x "$gid" -F "$@" > /tmp/perftest_server.txt 2>&1 &
+  timeout 300 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" > /tmp/perftest_server.txt 2>&1 &
   server=$!
   # Under TCG the server may take seconds to listen: the client retries until it connects.
   for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
     sleep 2
-    if out=$(timeout 240 "$tool" -d $dev -x "$gid" -F "$@" $addr 2>&1); then
+    if out=$(timeout 240 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" $addr 2>&1); then
       echo "$out"
       break
     fi
@@ -48,13 +54,12 @@ for run in $(seq "$runs"); do
   before=$(retries)
   perftest ib_write_bw -s 1048576 -n "$bw_iters" | awk '$1 == 1048576 {print $4}' >> /tmp/bw_ref
   echo "run $run: ib_write_bw retransmission episodes $(($(retries) - before))"
-  # Like for like: busy-polling like perftest (spin 1 s before sleeping), and perftest's ACK
-  # timeout (14: 67 ms; Braid's default 18 waits 1.07 s). rxe's loopback loses packets now
-  # and then (hw_counters/completer_retry_err); a loss at the tail of a burst is only noticed
-  # when that timeout expires, so with 18 one loss costs a whole second of a 2-second run.
+  # Like for like: the latency ranks and the bandwidth sender busy-poll like perftest (spin
+  # 1 s before sleeping); the bandwidth receiver spins 50 us then sleeps, as the progress engine
+  # does (ib_write_bw's receiver does not poll at all).
   before=$(retries)
-  out=$(BRAID_SOCKET_IFNAME=veth0 BRAID_IB_TIMEOUT=14 "$build/tests/rxe/verbs_bench" verbs 2 \
-        "$lat_iters" 1048576 "$bw_iters" 8 1000000)
+  out=$(BRAID_SOCKET_IFNAME=veth0 BRAID_IB_TIMEOUT=$qp_timeout "$build/tests/rxe/verbs_bench" \
+        verbs 2 "$lat_iters" 1048576 "$bw_iters" 8 1000000 50)
   echo "run $run: braid retransmission episodes $(($(retries) - before))"
   echo "$out" | awk '/braid_lat_typical_us/ {print $2}' >> /tmp/lat_braid
   echo "$out" | awk '/braid_bw_MBps/ {print $2}' >> /tmp/bw_braid

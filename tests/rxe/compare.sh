@@ -1,14 +1,14 @@
 #!/bin/sh
 # Braid's verbs point-to-point latency and bandwidth against perftest in the same soft-RoCE
 # guest, as ratios (medians of RUNS runs each). Run it through the guest:
-#   tests/rxe/run.sh tests/rxe/compare.sh [BUILD_DIR]
+#   tests/rxe/run.sh tests/rxe/compare.sh [BUILD_DIR [RUNS]]
 # Latency: ib_send_lat -s 2 t_typical vs Braid's typical one-way 2-byte ping-pong time.
 # Bandwidth: ib_write_bw -s 1 MiB BW average vs Braid streaming 1 MiB sends from registered
 # memory (rendezvous RDMA writes), both in MB/s (2^20 bytes).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
-runs=${BRAID_RXE_RUNS:-3}
+runs=${2:-3}  # (run.sh passes no BRAID_RXE_* variable into the guest)
 lat_iters=${BRAID_RXE_LAT_ITERS:-1000}
 bw_iters=${BRAID_RXE_BW_ITERS:-50}
 dev=rxe0
@@ -35,12 +35,12 @@ median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 perftest() {  # perftest TOOL ARGS...: server in the background, client against it.
   tool=$1
   shift
-  timeout 300 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" > /tmp/perftest_server.txt 2>&1 &
+  timeout 300 taskset -c 1 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" > /tmp/perftest_server.txt 2>&1 &
   server=$!
   # Under TCG the server may take seconds to listen: the client retries until it connects.
   for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
     sleep 2
-    if out=$(timeout 240 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" $addr 2>&1); then
+    if out=$(timeout 240 taskset -c 0 "$tool" -d $dev -x "$gid" -u "$qp_timeout" -F "$@" $addr 2>&1); then
       echo "$out"
       break
     fi
@@ -56,9 +56,12 @@ for run in $(seq "$runs"); do
   echo "run $run: ib_write_bw retransmission episodes $(($(retries) - before))"
   # Like for like: the latency ranks and the bandwidth sender busy-poll like perftest (spin
   # 1 s before sleeping); the bandwidth receiver spins 50 us then sleeps, as the progress engine
-  # does (ib_write_bw's receiver does not poll at all).
+  # does (ib_write_bw's receiver does not poll at all). Both tools run their two sides pinned
+  # to the guest's two CPUs (taskset; BRAID_BENCH_PIN): two busy-polling sides that share a
+  # CPU measure the scheduler's time slices (milliseconds), not the transport.
   before=$(retries)
-  out=$(BRAID_SOCKET_IFNAME=veth0 BRAID_IB_TIMEOUT=$qp_timeout "$build/tests/rxe/verbs_bench" \
+  out=$(BRAID_SOCKET_IFNAME=veth0 BRAID_IB_TIMEOUT=$qp_timeout BRAID_BENCH_PIN=1 \
+        "$build/tests/rxe/verbs_bench" \
         verbs 2 "$lat_iters" 1048576 "$bw_iters" 8 1000000 50)
   echo "run $run: braid retransmission episodes $(($(retries) - before))"
   echo "$out" | awk '/braid_lat_typical_us/ {print $2}' >> /tmp/lat_braid

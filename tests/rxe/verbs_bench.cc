@@ -12,6 +12,8 @@
 // (ib_write_bw's receiver does not poll at all, and on soft-RoCE a spinning receiver takes the
 // CPU the kernel needs to place the data and acknowledge it).
 #include <poll.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -122,6 +124,20 @@ absl::Status Bandwidth(ChildEnv& env) {
   return env.transport->deregister_memory(region);
 }
 
+// BRAID_BENCH_PIN=1: rank r runs on CPU r only. Two ranks that busy-poll must not share a CPU
+// (a ping-pong between them would then wait for the scheduler's time slices, milliseconds);
+// perftest's client and server are two unrelated processes that the scheduler spreads.
+void PinIfAsked(int rank) {
+  const char* pin = std::getenv("BRAID_BENCH_PIN");
+  if (pin == nullptr || std::string(pin) != "1") return;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus < 2) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(rank % cpus, &set);
+  sched_setaffinity(0, sizeof(set), &set);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +150,7 @@ int main(int argc, char** argv) {
   if (argc > 7) g_spin = std::chrono::microseconds(std::atoll(argv[7]));
   if (argc > 8) g_bw_receiver_spin = std::chrono::microseconds(std::atoll(argv[8]));
   auto outcomes = RunRanks(transport, 2, [](ChildEnv& env) -> absl::Status {
+    PinIfAsked(env.context.rank);
     BRAID_RETURN_IF_ERROR(Latency(env));
     return Bandwidth(env);
   }, std::chrono::seconds(600));

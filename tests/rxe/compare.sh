@@ -75,3 +75,10 @@ echo "median 2 B latency: ib_send_lat $lat_ref us, braid verbs $lat_braid us," \
      "ratio $(awk "BEGIN {printf \"%.2f\", $lat_braid / $lat_ref}") (target <= 1.5)"
 echo "median 1 MiB bandwidth: ib_write_bw $bw_ref MB/s, braid verbs $bw_braid MB/s," \
      "ratio $(awk "BEGIN {printf \"%.2f\", $bw_braid / $bw_ref}") (target >= 0.90)"
+# Each run measures both tools back to back, so a load spike on the host tends to hit one pair:
+# the median of the per-run ratios is the steadier figure on a shared machine.
+ratios() { paste "$1" "$2" | awk '$1 > 0 && $2 > 0 {printf "%.2f\n", $2 / $1}'; }
+echo "per-run latency ratios: $(ratios /tmp/lat_ref /tmp/lat_braid | tr '\n' ' ')-> median" \
+     "$(ratios /tmp/lat_ref /tmp/lat_braid | median)"
+echo "per-run bandwidth ratios: $(ratios /tmp/bw_ref /tmp/bw_braid | tr '\n' ' ')-> median" \
+     "$(ratios /tmp/bw_ref /tmp/bw_braid | median)"

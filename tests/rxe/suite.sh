@@ -2,8 +2,8 @@
 # The verbs suite, run inside the soft-RoCE guest by tests/rxe/run.sh (CTest label rxe):
 # the transport conformance suite (including the reliability scenarios: tag conflicts) and the
 # multi-process tests (collectives on 2, 3 and 4 ranks; mismatch, Reduce/AllToAll,
-# point-to-point, split, a SIGSTOP trial) on the verbs transport, allreduce_perf -c 1 over verbs, and the
-# automatic transport choice.
+# point-to-point, split, a SIGSTOP trial) on the verbs transport, allreduce_perf -c 1 over verbs,
+# the automatic transport choice, and the error paths (memlock limit, unreachable peer, port down).
 # The RoCE v2 GID is never given: BRAID_SOCKET_IFNAME=veth0 makes 198.18.0.1 the data-path
 # address, and the transport must find its IPv4-mapped GID in sysfs by itself.
 #   suite.sh [BUILD_DIR]     (default: build/ next to the sources)
@@ -95,5 +95,21 @@ step "automatic transport choice" auto_choice
 step "allreduce_perf -c 1 over verbs, 4 ranks" \
   env BRAID_TRANSPORT=verbs "$build/perf/braidrun" -n 4 --timeout 400 -- \
   "$build/perf/allreduce_perf" -b 8 -e 4M -f 8 -n 2 -w 1 -c 1
+# Error paths: each step passes only if the failure happens AND its message says what to do
+# (the unreachable-peer check, IBV_WC_RETRY_EXC_ERR, is in verbs_test above).
+memlock_limit() {
+  # Root ignores RLIMIT_MEMLOCK while it holds CAP_IPC_LOCK: drop it, as an ordinary user has.
+  out=$(BRAID_TRANSPORT=verbs "$build/perf/braidrun" -n 2 --timeout 120 -- \
+        setpriv --bounding-set=-ipc_lock sh -c 'ulimit -l 64 && exec "$0" memlock' \
+        "$build/tests/rxe/rxe_error_paths" 2>&1)
+  status=$?
+  echo "$out" | grep -E "^rank |FAIL" | head -n 4
+  [ $status -eq 0 ] && [ "$(echo "$out" | grep -c "init failed as expected")" -eq 2 ]
+}
+step "RLIMIT_MEMLOCK too low names ulimit -l unlimited" memlock_limit
+# Last: it takes the rxe netdev down (and back up).
+step "port down (IBV_EVENT_PORT_ERR) becomes the communicator's async error" \
+  env BRAID_TRANSPORT=verbs "$build/perf/braidrun" -n 2 --timeout 120 -- \
+  "$build/tests/rxe/rxe_error_paths" portdown veth0 rxe0
 echo "=== rxe verbs suite: $failed step(s) failed"
 [ $failed -eq 0 ]

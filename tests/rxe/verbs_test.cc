@@ -4,6 +4,9 @@
 // the data path, automatic RoCE v2 GID selection and BRAID_IB_HCA filtering.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <map>
 
@@ -149,6 +152,59 @@ TEST_F(Verbs, ForcedGidIndexThatDoesNotExistIsANamedError) {
   ASSERT_FALSE(choice.ok());
   EXPECT_NE(std::string(choice.status().message()).find("BRAID_IB_GID_INDEX"), std::string::npos)
       << choice.status();
+}
+
+void QuickRetries(Config& config) {
+  config.ib_timeout = 10;  // 4 ms per ACK timeout,
+  config.ib_retry_cnt = 1; // one retransmission: a silent peer is given up in ~10 ms.
+}
+
+// A peer whose queue pairs stop answering (its host dropped off the fabric) while its TCP
+// liveness socket stays quiet: the retransmissions run out (IBV_WC_RETRY_EXC_ERR) and the
+// sender's error names the rank and host. Rank 1 silences itself only after a first message
+// went through, and tells rank 0 over a pipe, so rank 0's message is the one that goes unheard.
+TEST_F(Verbs, SilentPeerIsReportedUnreachable) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  auto outcomes = RunRanks("verbs", 2, [&](ChildEnv& env) -> absl::Status {
+    auto deadline = Deadline::After(seconds(90));
+    char byte = 1;
+    if (env.context.rank == 1) {
+      BRAID_ASSIGN_OR_RETURN(auto s, env.to(0).isend(&byte, 1, 1));
+      BRAID_RETURN_IF_ERROR(env.Wait(s, deadline));
+      BRAID_RETURN_IF_ERROR(s->status());
+      BRAID_RETURN_IF_ERROR(SilenceVerbsTransportForTesting(*env.transport));
+      EXPECT_OR_RETURN(write(pipe_fds[1], &byte, 1) == 1, "pipe write failed");
+      // Stay until rank 0 gives up on us (its goodbye fails this receive), so our process
+      // ending cannot be what rank 0 notices.
+      BRAID_ASSIGN_OR_RETURN(auto r, env.to(0).irecv(&byte, 1, 3));
+      absl::Status waited = env.Wait(r, deadline);
+      EXPECT_OR_RETURN(r->done(), "rank 0 never gave up on silent rank 1: ", waited.ToString());
+      return absl::OkStatus();
+    }
+    BRAID_ASSIGN_OR_RETURN(auto r, env.to(1).irecv(&byte, 1, 1));
+    BRAID_RETURN_IF_ERROR(env.Wait(r, deadline));
+    BRAID_RETURN_IF_ERROR(r->status());
+    pollfd pfd{pipe_fds[0], POLLIN, 0};
+    EXPECT_OR_RETURN(poll(&pfd, 1, 60000) == 1 && read(pipe_fds[0], &byte, 1) == 1,
+                     "rank 1 never said it went silent");
+    // Rendezvous-sized: it completes only once the peer answered (a small inline send would
+    // complete as soon as it is posted).
+    std::vector<char> payload(100000, 7);
+    BRAID_ASSIGN_OR_RETURN(auto s, env.to(1).isend(payload.data(), payload.size(), 2));
+    absl::Status waited = env.Wait(s, deadline);
+    EXPECT_OR_RETURN(s->done(), "a send to a silent peer never failed: ", waited.ToString());
+    std::string error(s->status().message());
+    EXPECT_OR_RETURN(!s->status().ok(), "a send to a silent peer succeeded");
+    std::string want = absl::StrCat("peer rank 1 on host ", env.context.hosts[1], " unreachable");
+    EXPECT_OR_RETURN(error.find(want) != std::string::npos &&
+                         error.find("retransmissions") != std::string::npos,
+                     "expected \"", want, "\" (retry exceeded), got: ", error);
+    return absl::OkStatus();
+  }, seconds(150), QuickRetries);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ExpectAllOk(outcomes);
 }
 
 }  // namespace

@@ -303,6 +303,25 @@ void VerbsTransport::StartWrites(SendOp& op, uint64_t id, uint64_t addr, uint32_
       PostSend(peer, static_cast<int>(s), wr, &sge);
     }
   }
+  if (stripes == 1) AnnounceWrites(op);
+}
+
+OutMsg VerbsTransport::WritesDoneMessage(SendOp& op) {
+  OutMsg msg;
+  if (op.iwrite) {
+    // The zero-byte message delivers the tag behind the data.
+    msg.header.type = MsgType::kEager;
+    msg.header.tag = op.tag;
+  } else {
+    msg.header.type = MsgType::kFin;
+    msg.header.id = op.recv_id;
+  }
+  return msg;
+}
+
+void VerbsTransport::AnnounceWrites(SendOp& op) {
+  op.announced = true;
+  Enqueue(*op.peer, WritesDoneMessage(op));
 }
 
 void VerbsTransport::Enqueue(Peer& peer, OutMsg msg) {
@@ -347,17 +366,36 @@ bool VerbsTransport::PostControl(Peer& peer, OutMsg& msg) {
   ibv_send_wr wr{};
   wr.wr_id = MakeWrId(WrKind::kSend, peer.index, static_cast<uint64_t>(slot), 0);
   wr.opcode = IBV_WR_SEND;
-  wr.send_flags = IBV_SEND_SIGNALED | (size <= max_inline_ ? IBV_SEND_INLINE : 0);
+  const bool inline_data = size <= max_inline_;
+  wr.send_flags = IBV_SEND_SIGNALED | (inline_data ? IBV_SEND_INLINE : 0);
   --peer.send_credits;
-  PostSend(peer, 0, wr, &sge);
+  switch (PostSend(peer, 0, wr, &sge)) {
+    case PostResult::kPosted:
+      // Inline data was copied into the work request: the caller's buffer is free now, and a
+      // small send completes without waiting for the peer's acknowledgement (the slot itself
+      // is recycled when the completion arrives).
+      if (inline_data && send_slot_request_[slot]) {
+        VerbsRequestPtr request = std::move(send_slot_request_[slot]);
+        request->Finish(absl::OkStatus(), msg.header.length);
+      }
+      break;
+    case PostResult::kQueued:
+      break;
+    case PostResult::kFailed:
+      if (send_slot_request_[slot]) send_slot_request_[slot]->Finish(peer.error, 0);
+      send_slot_request_[slot].reset();
+      send_pool_->Put(slot);
+      break;
+  }
   return true;
 }
 
-void VerbsTransport::PostSend(Peer& peer, int q, const ibv_send_wr& wr, const ibv_sge* sge) {
+VerbsTransport::PostResult VerbsTransport::PostSend(Peer& peer, int q, const ibv_send_wr& wr,
+                                                    const ibv_sge* sge) {
   Qp& qp = peer.qps[q];
   if (qp.outstanding >= kSendQueueDepth || !qp.backlog.empty()) {
     qp.backlog.push_back(PendingWr{wr, *sge});
-    return;
+    return PostResult::kQueued;
   }
   ibv_send_wr post = wr;
   ibv_sge local = *sge;
@@ -369,9 +407,10 @@ void VerbsTransport::PostSend(Peer& peer, int q, const ibv_send_wr& wr, const ib
   if (rc != 0) {
     FailPeer(peer, Verbs(absl::StrCat("ibv_post_send to ", DescribeRank(peer.rank, peer.host)), rc),
              true);
-    return;
+    return PostResult::kFailed;
   }
   ++qp.outstanding;
+  return PostResult::kPosted;
 }
 
 void VerbsTransport::OnCompletion(const ibv_wc& wc) {
@@ -396,22 +435,16 @@ void VerbsTransport::OnCompletion(const ibv_wc& wc) {
   } else if (kind == WrKind::kWrite) {
     auto it = sends_.find(WrIdIndex(wc.wr_id));
     if (it != sends_.end() && --it->second.writes_left == 0) {
+      // Our source buffer is free again (the request completes); the peer learns that its data
+      // is placed from the message behind the writes.
       SendOp& op = it->second;
       Unregister(op.reg);
-      OutMsg msg;
-      if (op.iwrite) {
-        // The data is placed; the zero-byte message delivers the tag behind it.
-        msg.header.type = MsgType::kEager;
-        msg.header.tag = op.tag;
-        msg.request = op.request;
-      } else {
-        msg.header.type = MsgType::kFin;
-        msg.header.id = op.recv_id;
-        op.request->Finish(absl::OkStatus(), op.len);
-      }
+      op.request->Finish(absl::OkStatus(), op.len);
+      bool announced = op.announced;
+      OutMsg msg = announced ? OutMsg{} : WritesDoneMessage(op);
       sends_.erase(it);
       --peer.ops;
-      Enqueue(peer, std::move(msg));
+      if (!announced) Enqueue(peer, std::move(msg));
     }
   }
   while (!qp.backlog.empty() && qp.outstanding < kSendQueueDepth && peer.state == Peer::State::kOpen) {

@@ -46,17 +46,24 @@ void VerbsTransport::OnError(const ibv_wc& wc) {
   if (index >= static_cast<int>(peers_.size())) return;
   Peer& peer = *peers_[index];
   WrKind kind = WrIdKind(wc.wr_id);
+  VerbsRequestPtr request;  // of a failed send: fails with the peer's error, once it is known.
   if (kind != WrKind::kRecv) {
     --peer.qps[WrIdQp(wc.wr_id)].outstanding;
     if (kind == WrKind::kSend) {
       int slot = static_cast<int>(WrIdIndex(wc.wr_id));
-      VerbsRequestPtr request = std::move(send_slot_request_[slot]);
+      request = std::move(send_slot_request_[slot]);
       send_pool_->Put(slot);
-      if (request) request->Finish(peer.error.ok() ? absl::UnavailableError("flushed") : peer.error, 0);
     }
   }
+  auto finish_request = [&] {
+    if (request) request->Finish(peer.error.ok() ? absl::UnavailableError("flushed") : peer.error, 0);
+  };
   // Flushes follow a failure already reported (the QP is in the error state).
-  if (wc.status == IBV_WC_WR_FLUSH_ERR || peer.state == Peer::State::kFailed) return;
+  if (wc.status == IBV_WC_WR_FLUSH_ERR || peer.state == Peer::State::kFailed) return finish_request();
+  // A port that went down fails the work requests in flight (e.g. with a local QP operation
+  // error) before its event is read: the event is the error to report.
+  ReadAsyncEvents();
+  if (peer.state == Peer::State::kFailed) return finish_request();
   std::string detail, remedy;
   const char* what = ibv_wc_status_str(wc.status);
   switch (wc.status) {
@@ -85,6 +92,15 @@ void VerbsTransport::OnError(const ibv_wc& wc) {
       remedy = "check the port (ibv_devinfo) and the system log (dmesg) on both hosts";
   }
   FailPeer(peer, PeerError(peer, detail, remedy), /*fatal=*/true);
+  finish_request();
+}
+
+void VerbsTransport::ReadAsyncEvents() {
+  ibv_async_event event{};
+  while (ibv_get_async_event(device_, &event) == 0) {  // the fd is non-blocking.
+    OnAsyncEvent(event);
+    ibv_ack_async_event(&event);
+  }
 }
 
 void VerbsTransport::OnAsyncEvent(const ibv_async_event& event) {
@@ -235,6 +251,19 @@ void VerbsTransport::FailPeer(Peer& peer, absl::Status status, bool fatal, int b
   std::erase_if(peer.unexpected, [](const auto& entry) { return entry.second.empty(); });
 }
 
+absl::Status VerbsTransport::Silence() {
+  std::lock_guard lock(mu_);
+  for (auto& peer : peers_) {
+    for (Qp& qp : peer->qps) {
+      ibv_qp_attr attr{};
+      attr.qp_state = IBV_QPS_ERR;
+      int rc = ibv_modify_qp(qp.qp, &attr, IBV_QP_STATE);
+      if (rc != 0) return Verbs("moving a queue pair to the error state", rc);
+    }
+  }
+  return absl::OkStatus();
+}
+
 void VerbsTransport::FailAll(absl::Status status) {
   for (auto& peer : peers_) {
     if (peer->connected) FailPeer(*peer, status, true, ctx_.rank);
@@ -276,3 +305,13 @@ std::vector<int> VerbsTransport::failed_peers() {
 }
 
 }  // namespace braid::verbs
+
+namespace braid {
+
+absl::Status SilenceVerbsTransportForTesting(Transport& transport) {
+  auto* verbs = dynamic_cast<verbs::VerbsTransport*>(&transport);
+  if (verbs == nullptr) return absl::InvalidArgumentError("not a verbs transport");
+  return verbs->Silence();
+}
+
+}  // namespace braid

@@ -8,8 +8,10 @@
 //   EAGER(tag, len, data)      len <= kEagerMax: copied out of the slot on arrival.
 //   RTS(tag, len, send id)     larger: the receiver matches it to an irecv, registers the
 //   CTS(send id, recv id, addr, rkey)   buffer and answers with its address; the sender
-//   RDMA WRITEs (striped over all QPs), and once every write completed (so the data is placed)
-//   FIN(recv id)               completes the receive.
+//   RDMA WRITEs (striped over all QPs), then
+//   FIN(recv id)               completes the receive. When every write went on QP 0 the FIN is
+//                              posted right behind them (RC places the data before delivering
+//                              it); writes striped over several QPs send it once all completed.
 //   REFUSE(send id, len)       length mismatch (or unregistrable buffer): both sides fail.
 //   CREDIT                     returns receive slots when there is nothing to piggyback on.
 // Credits: a sender may have at most kRecvSlots messages unconsumed at the peer; each header
@@ -121,6 +123,9 @@ struct SendOp {
   int writes_left = 0;
   uint32_t recv_id = 0;
   bool iwrite = false;
+  // The FIN (or iwrite's tag) was queued right behind the writes on QP 0: RC delivers it after
+  // the data is placed, so the receiver need not wait for our write completion's round trip.
+  bool announced = false;
 };
 
 struct RecvOp {
@@ -194,6 +199,7 @@ class VerbsTransport final : public Transport {
   void read_activity(std::span<uint64_t> counters) override;
   void peer_failed(int rank, const absl::Status& why) override;
   std::vector<int> failed_peers() override;
+  absl::Status Silence();  // SilenceVerbsTransportForTesting.
 
   // verbs_data.cc
   absl::StatusOr<RequestPtr> Send(Peer& peer, const void* buf, size_t len, uint64_t tag,
@@ -223,12 +229,16 @@ class VerbsTransport final : public Transport {
   void Pump(Peer& peer);
   void PumpAll();
   bool PostControl(Peer& peer, OutMsg& msg);
-  void PostSend(Peer& peer, int q, const ibv_send_wr& wr, const ibv_sge* sge);
+  enum class PostResult { kPosted, kQueued, kFailed };  // kQueued: in the QP's backlog.
+  PostResult PostSend(Peer& peer, int q, const ibv_send_wr& wr, const ibv_sge* sge);
   // Registers the source and records a rendezvous send or iwrite; returns its id.
   absl::StatusOr<uint32_t> NewSendOp(Peer& peer, const VerbsRequestPtr& request, const void* buf,
                                      size_t len, uint64_t tag, const MemoryRegion* region,
                                      bool iwrite);
   void StartWrites(SendOp& op, uint64_t id, uint64_t addr, uint32_t rkey);
+  // What tells the peer that an op's writes are placed: FIN, or iwrite's zero-byte tag message.
+  OutMsg WritesDoneMessage(SendOp& op);
+  void AnnounceWrites(SendOp& op);
   void MatchRts(Peer& peer, PostedRecv recv, uint64_t send_id, uint64_t length);
   // A message with no posted receive arrived: fails the receives whose tags conflict with it.
   void FailConflictingReceives(Peer& peer, uint64_t arrived);
@@ -237,6 +247,7 @@ class VerbsTransport final : public Transport {
   absl::Status Mismatch(const Peer& peer, uint64_t tag, size_t posted, size_t sent) const;
   // verbs_failure.cc
   void OnError(const ibv_wc& wc);
+  void ReadAsyncEvents();
   void OnAsyncEvent(const ibv_async_event& event);
   void OnSocket(Peer& peer);
   // blame: the rank that failed (default: this peer), or kGoodbyeMismatch for nobody.
@@ -286,6 +297,7 @@ class VerbsTransport final : public Transport {
   std::vector<int> failed_ranks_;  // every other rank a fatal error blamed (failed_peers()).
   bool mismatch_ = false;   // a tag conflict was found: our goodbyes say so.
   std::chrono::steady_clock::time_point next_event_check_{};
+  unsigned progress_calls_ = 0;  // progress() reads the clock only every 32nd call.
 };
 
 class VerbsConnection final : public Connection {

@@ -13,4 +13,9 @@ namespace braid {
 ProbeResult ProbeVerbsTransport(const Config& config);
 absl::StatusOr<std::unique_ptr<Transport>> CreateVerbsTransport(const TransportContext& context);
 
+// For tests (tests/rxe): moves every queue pair of `transport`, a verbs transport, to the error
+// state without telling anyone, so its peers' packets go unanswered as if this host had dropped
+// off the fabric while its TCP liveness socket stays open.
+absl::Status SilenceVerbsTransportForTesting(Transport& transport);
+
 }  // namespace braid

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "collectives/collectives.h"
 #include "collectives/halving_doubling.h"
+#include "core/log.h"
 #include "core/status.h"
 
 namespace braid {
@@ -24,8 +25,33 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 constexpr int kRoundTrips = 5;
 constexpr int kBurst = 16;
-constexpr size_t kLargeBytes = 256 * 1024;
-constexpr int kLargeTrips = 2;
+// Bandwidth: one-way transfers of doubling size until one lasts kBulkSeconds (or reaches
+// kMaxBulkBytes), the one before at least half that; the per-byte time is the slope between the last two. A single message the
+// size of a switch buffer or a token bucket's burst (tc tbf, cloud NICs) passes at line rate,
+// which once made the selector believe a 50 MB/s link ran at 280 MB/s; the slope between two
+// transfers that both exceed every buffer measures the sustained rate.
+constexpr size_t kFirstBulkBytes = 256 * 1024;
+constexpr size_t kMaxBulkBytes = 16 * 1024 * 1024;
+constexpr double kBulkSeconds = 0.01;
+
+// Who measures with whom: pairs of consecutive ranks in the list this returns. With several
+// hosts, only each host's lowest rank (its leader) takes part, paired with a leader of another
+// host: the network is what the selector must know (ranks sharing a host use the hierarchical
+// AllReduce, whose network part runs among the leaders), and one pair per host does not split
+// a host's egress between pairs as all ranks at once would.
+std::vector<int> MeasuringRanks(const CollectiveContext& ctx) {
+  std::vector<int> ranks;
+  for (int r = 0; r < ctx.nranks; ++r) {
+    bool leader = true;
+    for (int q = 0; q < r && ctx.hosts != nullptr; ++q) leader &= ctx.host(q) != ctx.host(r);
+    if (leader) ranks.push_back(r);
+  }
+  if (ranks.size() < 2) {  // one host: every rank measures, with its neighbour.
+    ranks.resize(static_cast<size_t>(ctx.nranks));
+    for (int r = 0; r < ctx.nranks; ++r) ranks[static_cast<size_t>(r)] = r;
+  }
+  return ranks;
+}
 
 }  // namespace
 
@@ -70,10 +96,14 @@ absl::StatusOr<LinkModel> LoadTuningFile(const std::string& path) {
 absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
   // measured[0..2]: one-way small-message time, per-message overhead, per-byte time.
   double measured[3] = {0, 0, 0};
-  const int peer = ctx.rank ^ 1;
-  if (peer < ctx.nranks) {
-    const bool first = ctx.rank % 2 == 0;
-    std::vector<std::byte> buffer(kLargeBytes);
+  const std::vector<int> ranks = MeasuringRanks(ctx);
+  const auto me = std::find(ranks.begin(), ranks.end(), ctx.rank);
+  const size_t index = static_cast<size_t>(me - ranks.begin());
+  const size_t peer_index = index ^ 1;
+  if (me != ranks.end() && peer_index < ranks.size()) {
+    const int peer = ranks[peer_index];
+    const bool first = index % 2 == 0;
+    std::vector<std::byte> buffer(kFirstBulkBytes);
     uint32_t step = 100;  // clear of the agreement's recursive-doubling steps.
     auto bounce = [&](size_t bytes) -> absl::Status {  // one round trip.
       uint32_t s = step++;
@@ -84,7 +114,7 @@ absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
       BRAID_RETURN_IF_ERROR(RecvFrom(ctx, peer, buffer.data(), bytes, s));
       return SendTo(ctx, peer, buffer.data(), bytes, s + 1000);
     };
-    double small = 1e9, large = 1e9;
+    double small = 1e9;
     BRAID_RETURN_IF_ERROR(bounce(8));  // warm-up.
     for (int i = 0; i < kRoundTrips; ++i) {
       auto start = Clock::now();
@@ -107,14 +137,40 @@ absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
     else BRAID_RETURN_IF_ERROR(SendTo(ctx, peer, buffer.data(), 8, step));
     ++step;
     double burst_time = Seconds(Clock::now() - start) - 2 * small;
-    for (int i = 0; i < kLargeTrips; ++i) {
-      auto t0 = Clock::now();
-      BRAID_RETURN_IF_ERROR(bounce(kLargeBytes));
-      large = std::min(large, Seconds(Clock::now() - t0) / 2);
+    // Doubling one-way transfers (acknowledged by 8 bytes); the first rank of the pair decides
+    // when to stop and tells the other, so both run the same sequence.
+    double previous = 0, slope = 0;
+    for (size_t bytes = kFirstBulkBytes;; bytes *= 2) {
+      if (buffer.size() < bytes) buffer.resize(bytes);
+      uint32_t s = step++;
+      double one_way = 0;
+      uint64_t more = 0;
+      if (first) {
+        auto t0 = Clock::now();
+        BRAID_RETURN_IF_ERROR(SendTo(ctx, peer, buffer.data(), bytes, s));
+        BRAID_RETURN_IF_ERROR(RecvFrom(ctx, peer, &more, sizeof(more), s + 1000));
+        one_way = Seconds(Clock::now() - t0) - small;
+        if (bytes > kFirstBulkBytes) slope = std::max(0.0, (one_way - previous) / static_cast<double>(bytes / 2));
+        // Both transfers of the slope must be long: the shorter one may still have ridden a
+        // burst allowance, which would make the slope (not just an offset) wrong.
+        more = bytes > kFirstBulkBytes && (previous >= kBulkSeconds / 2 || bytes >= kMaxBulkBytes)
+                   ? 0 : 1;
+        BRAID_RETURN_IF_ERROR(SendTo(ctx, peer, &more, sizeof(more), s + 2000));
+      } else {
+        BRAID_RETURN_IF_ERROR(RecvFrom(ctx, peer, buffer.data(), bytes, s));
+        BRAID_RETURN_IF_ERROR(SendTo(ctx, peer, &more, sizeof(more), s + 1000));
+        BRAID_RETURN_IF_ERROR(RecvFrom(ctx, peer, &more, sizeof(more), s + 2000));
+      }
+      if (first) {
+        BRAID_LOG(kTrace, "link measurement with rank ", peer, ": ", bytes, " B one way in ",
+                  one_way * 1e6, " us");
+      }
+      previous = one_way;
+      if (!more) break;
     }
     measured[0] = small;
     measured[1] = std::max(0.0, burst_time / kBurst);
-    measured[2] = std::max(0.0, (large - small) / static_cast<double>(kLargeBytes));
+    measured[2] = slope;  // only the first rank of a pair has it; the agreement takes the max.
   }
   // Agree: the worst pair's numbers, identical on every rank.
   double agreed[3];

@@ -46,6 +46,10 @@ struct LinkModel {
   double latency_s = 15e-6;
   double overhead_s = 5e-6;
   double per_byte_s = 1.0 / 1.25e9;
+  // Time to reduce one byte on this host's CPU. Algorithms that reduce a whole step's data
+  // before sending on (recursive doubling, Rabenseifner) pay it in full; pipelined ones (ring,
+  // tree) hide it behind the next chunk's transfer. 0 = free (the simulator's fabric).
+  double reduce_per_byte_s = 0;
 };
 
 struct Choice {

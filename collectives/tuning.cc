@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "collectives/collectives.h"
 #include "collectives/halving_doubling.h"
 #include "core/log.h"
+#include "core/reduce.h"
 #include "core/status.h"
 
 namespace braid {
@@ -25,6 +27,9 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 constexpr int kRoundTrips = 5;
 constexpr int kBurst = 16;
+constexpr int kStepTrips = 7;
+// Larger than the caches: collectives reduce buffers that come from memory.
+constexpr size_t kReduceBytes = 2 * 1024 * 1024;
 // Bandwidth: one-way transfers of doubling size until one lasts kBulkSeconds (or reaches
 // kMaxBulkBytes), the one before at least half that; the per-byte time is the slope between the last two. A single message the
 // size of a switch buffer or a token bucket's burst (tc tbf, cloud NICs) passes at line rate,
@@ -67,8 +72,8 @@ absl::StatusOr<LinkModel> ParseTuningFile(absl::string_view text, absl::string_v
     auto bad = [&](absl::string_view why) {
       return MakeError(absl::StatusCode::kInvalidArgument, "tuning file",
                        absl::StrCat(path, ":", line_number, ": ", why),
-                       "write \"latency_us 15\", \"overhead_us 5\" or \"bandwidth_gbytes 1.25\" "
-                       "lines (docs/tuning.md)");
+                       "write \"latency_us 15\", \"overhead_us 5\", \"bandwidth_gbytes 1.25\" "
+                       "or \"reduce_gbytes 4\" lines (docs/tuning.md)");
     };
     if (words.size() != 2 || !absl::SimpleAtod(words[1], &value) || !(value > 0)) {
       return bad(absl::StrCat("\"", line, "\" is not \"key positive-number\""));
@@ -76,6 +81,7 @@ absl::StatusOr<LinkModel> ParseTuningFile(absl::string_view text, absl::string_v
     if (words[0] == "latency_us") link.latency_s = value * 1e-6;
     else if (words[0] == "overhead_us") link.overhead_s = value * 1e-6;
     else if (words[0] == "bandwidth_gbytes") link.per_byte_s = 1.0 / (value * 1e9);
+    else if (words[0] == "reduce_gbytes") link.reduce_per_byte_s = 1.0 / (value * 1e9);
     else return bad(absl::StrCat("unknown key \"", words[0], "\""));
   }
   return link;
@@ -95,7 +101,7 @@ absl::StatusOr<LinkModel> LoadTuningFile(const std::string& path) {
 
 absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
   // measured[0..2]: one-way small-message time, per-message overhead, per-byte time.
-  double measured[3] = {0, 0, 0};
+  double measured[5] = {0, 0, 0, 0, 0};
   const std::vector<int> ranks = MeasuringRanks(ctx);
   const auto me = std::find(ranks.begin(), ranks.end(), ctx.rank);
   const size_t index = static_cast<size_t>(me - ranks.begin());
@@ -172,21 +178,60 @@ absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
     measured[1] = std::max(0.0, burst_time / kBurst);
     measured[2] = slope;  // only the first rank of a pair has it; the agreement takes the max.
   }
-  // Agree: the worst pair's numbers, identical on every rank.
-  double agreed[3];
+  // measured[3]: one step of a small collective with every rank at once (median of a few
+  // 8-byte recursive-doubling AllReduces over its step count). A quiet ping-pong between two
+  // ranks (measured[0]) missed what a collective's step costs when all ranks progress at once
+  // on a busy host: 68 us against 155 us on the shaped namespace cluster, which moved the
+  // recursive-doubling/Rabenseifner crossover to half the size where it really is.
+  {
+    // Pairwise exchanges rank ^ 2^k among the largest power of two of ranks, each trip its own
+    // steps (300 + ...: clear of the ping-pongs above), so no two messages share a tag.
+    const int pow2 = 1 << static_cast<int>(std::floor(std::log2(ctx.nranks)));
+    const int levels = static_cast<int>(std::log2(pow2));
+    std::vector<double> times;
+    uint64_t mine = 0, theirs = 0;
+    for (int i = 0; i <= kStepTrips && ctx.rank < pow2 && levels > 0; ++i) {  // 0: warm-up.
+      auto t0 = Clock::now();
+      for (int k = 0; k < levels; ++k) {
+        BRAID_RETURN_IF_ERROR(Exchange(ctx, ctx.rank ^ (1 << k), &mine, sizeof(mine), &theirs,
+                                       sizeof(theirs), static_cast<uint32_t>(300 + i * 32 + k)));
+      }
+      if (i > 0) times.push_back(Seconds(Clock::now() - t0) / levels);
+    }
+    if (!times.empty()) {
+      std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+      measured[3] = times[times.size() / 2];
+    }
+  }
+  // measured[4]: this host's time to reduce a byte (float32 sum, the common case), median of 3.
+  {
+    std::vector<float> a(kReduceBytes / sizeof(float), 1.0f), b(a.size(), 2.0f);
+    std::vector<double> times;
+    for (int i = 0; i < 3; ++i) {
+      auto t0 = Clock::now();
+      Reduce(a.data(), a.data(), b.data(), a.size(), DataType::kFloat32, RedOp::kSum);
+      times.push_back(Seconds(Clock::now() - t0));
+    }
+    std::sort(times.begin(), times.end());
+    measured[4] = times[1] / static_cast<double>(kReduceBytes);
+  }
+  // Agree: the worst numbers, identical on every rank.
+  double agreed[5];
   BRAID_RETURN_IF_ERROR(
-      RecursiveDoublingAllReduce(ctx, measured, agreed, 3, DataType::kFloat64, RedOp::kMax));
+      RecursiveDoublingAllReduce(ctx, measured, agreed, 5, DataType::kFloat64, RedOp::kMax));
   LinkModel link;
-  link.overhead_s = std::clamp(agreed[1], 0.2e-6, agreed[0]);
-  link.latency_s = std::max(0.2e-6, agreed[0] - link.overhead_s);
+  const double step = std::max(agreed[0], agreed[3]);
+  link.overhead_s = std::clamp(agreed[1], 0.2e-6, step);
+  link.latency_s = std::max(0.2e-6, step - link.overhead_s);
   link.per_byte_s = std::max(agreed[2], 1.0 / 100e9);
+  link.reduce_per_byte_s = agreed[4];
   return link;
 }
 
 std::string DescribeLinkModel(const LinkModel& link) {
-  return absl::StrFormat("latency %.2f us, overhead %.2f us, bandwidth %.3f GB/s",
-                         link.latency_s * 1e6, link.overhead_s * 1e6,
-                         1.0 / link.per_byte_s / 1e9);
+  return absl::StrFormat("latency %.2f us, overhead %.2f us, bandwidth %.3f GB/s, reduce %.2f GB/s",
+                         link.latency_s * 1e6, link.overhead_s * 1e6, 1.0 / link.per_byte_s / 1e9,
+                         link.reduce_per_byte_s > 0 ? 1.0 / link.reduce_per_byte_s / 1e9 : 0.0);
 }
 
 }  // namespace braid

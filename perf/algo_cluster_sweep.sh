@@ -13,7 +13,7 @@
 #
 # Environment: HOSTS ("4 8"; HxR = R ranks per host), RATE (400mbit: every host's egress, tbf),
 # REPS (3), ALGOS (ring recursive_doubling rabenseifner tree auto), SMALL ("-b 8 -e 1M -f 2 -n 20
-# -w 3"), LARGE ("-b 4M -e 256M -f 4 -n 2 -w 1"), BUILD_DIR (build/), KEEP (raw output dir),
+# -w 3"), LARGE ("-b 4M -e 256M -f 4 -n 1 -w 1"), BUILD_DIR (build/), KEEP (raw output dir),
 # TABLE_FROM (print the tables of an earlier KEEP dir, run nothing), SIM (1: add the simulator
 # tables). BRAID_* variables pass through to the ranks.
 #
@@ -23,15 +23,15 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+export CLUSTER_TIMEOUT=${CLUSTER_TIMEOUT:-3600}
 source "$repo/tests/cluster/lib.sh"
 HOSTS=${HOSTS:-"4 8"}
 RATE=${RATE:-400mbit}
 REPS=${REPS:-3}
 ALGOS=${ALGOS:-"ring recursive_doubling rabenseifner tree auto"}
 SMALL=${SMALL:-"-b 8 -e 1M -f 2 -n 20 -w 3"}
-LARGE=${LARGE:-"-b 4M -e 256M -f 4 -n 2 -w 1"}
+LARGE=${LARGE:-"-b 4M -e 256M -f 4 -n 1 -w 1"}
 BUILD_DIR=${BUILD_DIR:-$repo/build}
-export CLUSTER_TIMEOUT=${CLUSTER_TIMEOUT:-3600}
 export CLUSTER_KEEP_LOGS=0
 
 out=${TABLE_FROM:-${KEEP:-$(mktemp -d /tmp/algo_cluster_sweep.XXXX)}}
@@ -48,10 +48,12 @@ if [[ -z ${TABLE_FROM:-} ]]; then
           [[ -z $args ]] && continue
           load=$(cut -d' ' -f1 /proc/loadavg)
           echo "[$(date +%H:%M:%S)] ${hosts}x$rph rep $rep $algo $part (load $load)" >&2
-          env_algo=(env -u BRAID_ALGO); [[ $algo != auto ]] && env_algo=(env BRAID_ALGO=allreduce:$algo)
-          # shellcheck disable=SC2086
-          "${env_algo[@]}" BRAID_DEBUG=INFO cluster_run "$rph" "$BUILD_DIR/perf/allreduce_perf" \
-            $args -c 0 -z 1 -d float -o sum || { tail -n 30 "$CLUSTER_LOG"; exit 1; }
+          (  # a subshell: BRAID_ALGO for this algorithm only
+            unset BRAID_ALGO; [[ $algo != auto ]] && export BRAID_ALGO=allreduce:$algo
+            export BRAID_DEBUG=INFO
+            # shellcheck disable=SC2086
+            cluster_run "$rph" "$BUILD_DIR/perf/allreduce_perf" $args -c 0 -z 1 -d float -o sum
+          ) || { tail -n 30 "$CLUSTER_LOG"; exit 1; }
           f="$out/${hosts}x$rph.$algo.r$rep.$part"
           grep '^\[r0 ' "$CLUSTER_LOG" | sed 's/^\[r0 h1\] //' >"$f"
           echo "# load $load" >>"$f"

@@ -32,7 +32,7 @@ run_one() {  # hosts rph
     for tool in allreduce_perf allgather_perf reduce_scatter_perf broadcast_perf; do
       algo=$(forced "$set" "$tool")
       [[ -z $algo ]] && continue
-      local args=(-b 1 -e 300K -f 7 -n 1 -w 0 -c 1) rc=0
+      local args=(-b 1 -e 100K -f 31 -n 1 -w 0 -c 1) rc=0
       [[ $tool == allreduce_perf ]] && args+=(-d all -o all)
       [[ $tool == broadcast_perf ]] && args+=(-r $((hosts * rph - 1)))
       # auto with ranks sharing hosts: TRACE shows every rank taking the hierarchical path.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -46,10 +48,10 @@ constexpr double kBulkSeconds = 0.01;
 // a host's egress between pairs as all ranks at once would.
 std::vector<int> MeasuringRanks(const CollectiveContext& ctx) {
   std::vector<int> ranks;
+  std::unordered_set<std::string_view> seen;  // absl::string_view has no std::hash here.
   for (int r = 0; r < ctx.nranks; ++r) {
-    bool leader = true;
-    for (int q = 0; q < r && ctx.hosts != nullptr; ++q) leader &= ctx.host(q) != ctx.host(r);
-    if (leader) ranks.push_back(r);
+    std::string_view host = ctx.hosts ? (*ctx.hosts)[static_cast<size_t>(r)] : "";
+    if (seen.insert(host).second) ranks.push_back(r);
   }
   if (ranks.size() < 2) {  // one host: every rank measures, with its neighbour.
     ranks.resize(static_cast<size_t>(ctx.nranks));

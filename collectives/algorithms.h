@@ -46,6 +46,12 @@ struct LinkModel {
   double latency_s = 15e-6;
   double overhead_s = 5e-6;
   double per_byte_s = 1.0 / 1.25e9;
+  // Time to reduce one byte on this host's CPU. Algorithms that reduce a whole step's data
+  // before sending on (recursive doubling, Rabenseifner) pay it in full; pipelined ones (ring,
+  // tree) hide it behind the next chunk's transfer. 0 = free (the simulator's fabric).
+  // Without it two ranks tie recursive doubling (reduces the whole buffer) with the ring
+  // (half), and 64 MiB AllReduces over shm ran 1.5-3x slower with recursive doubling.
+  double reduce_per_byte_s = 0;
 };
 
 struct Choice {

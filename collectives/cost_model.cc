@@ -44,13 +44,6 @@ std::optional<Algorithm> AlgorithmFromName(absl::string_view name) {
   return std::nullopt;
 }
 
-// Reducing costs the rank that receives: it reads two operands and writes one at memory speed
-// (about 5 GB/s of output on commodity servers, also on this project's 2-vCPU test machine).
-// Without it, two ranks tie recursive doubling (reduces the whole buffer) with the ring (half),
-// and shared memory, whose transfers are themselves copies at memory speed, ran 64 MiB
-// AllReduces 1.5-3x slower with recursive doubling.
-constexpr double kReducePerByte = 1.0 / 5e9;
-
 double Log2Ceil(int n) { return n <= 1 ? 0 : std::ceil(std::log2(static_cast<double>(n))); }
 double Log2FloorD(int n) { return n <= 1 ? 0 : std::floor(std::log2(static_cast<double>(n))); }
 
@@ -84,15 +77,17 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
       switch (a) {
         case Algorithm::kRing: {
           double block = bytes / n, m = chunks_of(block);
+          // Each reduce-scatter step reduces a chunk before forwarding it: the pipeline's fill.
           return Ring(l, 2.0 * (n - 1), m, std::min(block, chunk)) +
-                 (n - 1) * block * kReducePerByte;
+                 (n - 1) * std::min(block, chunk) * l.reduce_per_byte_s;
         }
         case Algorithm::kRecursiveDoubling:
           return (lg + (folded ? 2 : 0)) * Step(l, bytes) +
-                 (lg + (folded ? 1 : 0)) * bytes * kReducePerByte;
+                 (lg + (folded ? 1 : 0)) * bytes * l.reduce_per_byte_s;
         case Algorithm::kRabenseifner: {
           double t = 2 * (lg * (l.latency_s + l.overhead_s) + bytes * (p - 1) / p * l.per_byte_s);
-          t += (bytes * (p - 1) / p + (folded ? bytes : 0)) * kReducePerByte;
+          // The halving steps reduce (p-1)/p of the buffer between transfers, unoverlapped.
+          t += (bytes * (p - 1) / p + (folded ? bytes : 0)) * l.reduce_per_byte_s;
           return t + (folded ? 2 * Step(l, bytes) : 0);
         }
         case Algorithm::kTree: {
@@ -100,9 +95,8 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
           // Up and down the deeper tree. An interior rank sends 4 chunk messages per chunk
           // index (up in both trees, down to two children), but the two trees' streams
           // interfere: the simulator shows ~6 message times per chunk, and so does the model.
-          // An interior rank reduces its two children's halves in each tree: the buffer.
           return Pipeline(l, 2 * Log2Ceil(n + 1) - 2, m, 6, c2) + l.latency_s +
-                 bytes * kReducePerByte;
+                 (Log2Ceil(n + 1) - 1) * c2 * l.reduce_per_byte_s;
         }
         default: break;
       }
@@ -120,6 +114,7 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
         case Algorithm::kRecursiveHalving: {
           double t = lg * (l.latency_s + l.overhead_s) + block * (p - 1) * (folded ? 2 : 1) *
                                                              l.per_byte_s;
+          if (c == Collective::kReduceScatter) t += block * (p - 1) * l.reduce_per_byte_s;
           return t + (folded ? Step(l, block) + Step(l, bytes) : 0);
         }
         default: break;

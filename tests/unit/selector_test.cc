@@ -45,12 +45,43 @@ TEST(TuningFile, ParsesKeysAndRejectsMistakes) {
   EXPECT_DOUBLE_EQ(link->latency_s, 2e-6);
   EXPECT_DOUBLE_EQ(link->overhead_s, 0.5e-6);
   EXPECT_DOUBLE_EQ(link->per_byte_s, 1 / 10e9);
+  EXPECT_EQ(link->reduce_per_byte_s, 0);  // not given: reduction is free, as in the simulator.
+  auto reduce = ParseTuningFile("reduce_gbytes 4\n", "f");
+  ASSERT_TRUE(reduce.ok()) << reduce.status();
+  EXPECT_DOUBLE_EQ(reduce->reduce_per_byte_s, 1 / 4e9);
   auto bad = ParseTuningFile("latency_us 2\nbandwith_gbytes 3\n", "t.conf");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("t.conf:2: unknown key"), std::string::npos);
   EXPECT_FALSE(ParseTuningFile("latency_us -1\n", "f").ok());
   EXPECT_FALSE(ParseTuningFile("latency_us\n", "f").ok());
   EXPECT_FALSE(LoadTuningFile("/nonexistent/braid.tuning").ok());
+}
+
+// Rabenseifner and the ring move the same bytes; Rabenseifner reduces whole halves between its
+// transfers, the ring one chunk while the next is in flight. With the reduction priced (as
+// measured at creation), large buffers go to the ring; without it the two tie.
+TEST(Select, ReductionCostSeparatesRingFromRabenseifner) {
+  Tuning tuning;
+  tuning.link = {.latency_s = 100e-6, .overhead_s = 40e-6, .per_byte_s = 1 / 50e6,
+                 .reduce_per_byte_s = 1 / 8e9};
+  for (int n : {4, 8}) {
+    size_t bytes = size_t{64} << 20;
+    EXPECT_EQ(Select(Collective::kAllReduce, n, bytes, tuning).algorithm, Algorithm::kRing) << n;
+    auto gap = [&](const LinkModel& link) {
+      return Predict(Collective::kAllReduce, Algorithm::kRabenseifner, n, bytes, link, 0)
+                 .predicted_s -
+             Predict(Collective::kAllReduce, Algorithm::kRing, n, bytes, link, 0).predicted_s;
+    };
+    LinkModel free_reduction = tuning.link;
+    free_reduction.reduce_per_byte_s = 0;
+    // Pricing the reduction widens Rabenseifner's gap to the ring: at least a quarter of its
+    // unoverlapped reduction of (n-1)/n of the buffer survives the ring's own pipeline-fill
+    // reductions and its re-chosen chunk.
+    double unoverlapped =
+        static_cast<double>(bytes) * (n - 1.0) / n * tuning.link.reduce_per_byte_s;
+    EXPECT_GT(gap(tuning.link), 0) << n;
+    EXPECT_GT(gap(tuning.link) - gap(free_reduction), unoverlapped / 4) << n;
+  }
 }
 
 TEST(Select, ForcedAlgorithmAndChunkWin) {

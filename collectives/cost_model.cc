@@ -66,6 +66,22 @@ double Step(const LinkModel& l, double bytes) {
   return l.latency_s + l.overhead_s + bytes * l.per_byte_s;
 }
 
+// Reducing `bytes` that arrived whole, after their exchange and before the next one: whole-
+// buffer algorithms (recursive doubling, Rabenseifner) cannot overlap it with the network, and
+// their buffers are far out of cache, so it runs at memory speed (two reads, one write;
+// ~4 GB/s of output on this class of machine). The pipelined ring and tree reduce each chunk
+// while the next ones are on the wire, in cache; they pay nothing here. Without this term the
+// model saw a 2-rank recursive doubling and a 4-host Rabenseifner as ties with the ring and
+// chose them for large buffers, where they measured 10-25% slower (docs/performance.md).
+constexpr double kReducePerByteS = 1.0 / 4e9;
+double Unpipelined(double reduced_bytes) { return reduced_bytes * kReducePerByteS; }
+
+// The largest pipeline chunk the model may pick: a chunk and the receive window behind it stay
+// cache-resident, so the reduction fused with each receive runs at cache speed, not memory
+// speed (which the link model cannot see). Larger chunks only save per-message overheads that
+// are already small at this size.
+constexpr size_t kMaxModelChunk = kDefaultChunkBytes;
+
 double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel& l,
                 double chunk) {
   const double p = std::exp2(Log2FloorD(n));
@@ -80,10 +96,12 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
           return Ring(l, 2.0 * (n - 1), m, std::min(block, chunk));
         }
         case Algorithm::kRecursiveDoubling:
-          return (lg + (folded ? 2 : 0)) * Step(l, bytes);
+          return (lg + (folded ? 2 : 0)) * Step(l, bytes) + (lg + (folded ? 1 : 0)) *
+                                                                 Unpipelined(bytes);
         case Algorithm::kRabenseifner: {
           double t = 2 * (lg * (l.latency_s + l.overhead_s) + bytes * (p - 1) / p * l.per_byte_s);
-          return t + (folded ? 2 * Step(l, bytes) : 0);
+          t += Unpipelined(bytes * (p - 1) / p);
+          return t + (folded ? 2 * Step(l, bytes) + Unpipelined(bytes) : 0);
         }
         case Algorithm::kTree: {
           double half = bytes / 2, m = chunks_of(half), c2 = std::min(half, chunk);
@@ -108,6 +126,7 @@ double Evaluate(Collective c, Algorithm a, int n, double bytes, const LinkModel&
         case Algorithm::kRecursiveHalving: {
           double t = lg * (l.latency_s + l.overhead_s) + block * (p - 1) * (folded ? 2 : 1) *
                                                              l.per_byte_s;
+          if (c == Collective::kReduceScatter) t += Unpipelined(block * (p - 1));
           return t + (folded ? Step(l, block) + Step(l, bytes) : 0);
         }
         default: break;
@@ -202,7 +221,7 @@ Choice Predict(Collective c, Algorithm a, int nranks, size_t bytes, const LinkMo
                                 static_cast<double>(chunk ? chunk : kDefaultChunkBytes));
     return best;
   }
-  for (size_t candidate = 8 * 1024; candidate <= 4 * 1024 * 1024; candidate *= 2) {
+  for (size_t candidate = 8 * 1024; candidate <= kMaxModelChunk; candidate *= 2) {
     double t = Evaluate(c, a, nranks, size, link, static_cast<double>(candidate));
     if (t < best.predicted_s * 0.999) best = {a, candidate, t};
   }

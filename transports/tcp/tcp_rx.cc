@@ -259,8 +259,10 @@ void TcpTransport::ArmRecv(Socket& socket, bool arm) {
       }
       return;
     }
+    // Armed before sleeping: take everything that came, as one completion (no header-only
+    // read here, so an idle or closing transport leaves nothing unread in the kernel).
     dest = socket.staging.get() + socket.tail;
-    len = StagingReadLength(socket);
+    len = kStagingBytes - socket.tail;
   }
   io_uring_sqe* sqe = Sqe();
   if (sqe == nullptr) return;

@@ -61,9 +61,10 @@ for p in $HOSTS; do
   cluster_down
 done
 
-python3 - "$out" "$B" "$RATE" "$REPS" $HOSTS <<'PY'
+python3 - "$out" "$B" "$RATE" "$REPS" "${CLUSTER_MTU:-1500}" $HOSTS <<'PY'
 import glob, statistics, sys
-out, B, rate, reps, hosts = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+out, B, rate, reps, mtu, hosts = (sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]),
+                                  int(sys.argv[5]), sys.argv[6:])
 def times(path, col):  # size -> time (us) from a table's data rows
   t = {}
   for line in open(path):
@@ -73,6 +74,10 @@ def times(path, col):  # size -> time (us) from a table's data rows
   return t
 print(f"# AllReduce float32 sum, every host's egress shaped to {rate} (tbf), median of {reps}")
 print("# fraction = bound / time, bound = 2(p-1)/p * S / B: 1.00 is the physical limit")
+# tbf charges whole frames: each TCP segment of mtu-52 payload bytes (IPv4 + TCP with
+# timestamps) costs mtu+14 bytes of B, and the ACKs of the reverse flow share the same egress.
+print(f"# (TCP cannot exceed {(mtu - 52) / (mtu + 14):.3f} of B at MTU {mtu}: frame headers; "
+      "ACKs take ~1-2% more)")
 print(f"# {'hosts':>5} {'size':>10} {'bound(ms)':>10} {'braid(ms)':>10} {'braid':>6} "
       f"{'ompi(ms)':>10} {'ompi':>6} {'braid/ompi':>10}")
 for p in hosts:

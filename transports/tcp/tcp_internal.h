@@ -104,6 +104,10 @@ struct Socket {
   uint64_t cur_offset = 0;    // next byte's offset in that message.
   uint64_t cur_left = 0;      // payload bytes of the segment still to come.
   bool stalled = false;       // waiting for the segment's message to start on stream 0.
+  // The last segment was large (>= kDirectRecvMin): the next is likely large too, so a staging
+  // read takes just its header and the payload goes straight to its destination, instead of
+  // up to kStagingBytes of it landing in staging and being copied again (StagingReadLength).
+  bool large_segments = false;
   bool polled = false;        // listed in the transport's polled_ (read directly by progress()).
   bool goodbye = false;       // the peer's goodbye arrived: its end of stream is a clean close.
   bool eof = false;
@@ -166,6 +170,7 @@ class TcpTransport final : public Transport {
   bool PollRecv(Socket& socket);
   void PollSockets();
   bool CanRecv(const Socket& socket) const;
+  static size_t StagingReadLength(const Socket& socket);
   void Received(Socket& socket, size_t n);
   void Parse(Socket& socket);
   absl::Status StartMessage(Peer& peer, const FrameHeader& header, MessagePtr* out);

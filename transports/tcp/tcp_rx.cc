@@ -203,6 +203,7 @@ void TcpTransport::Parse(Socket& socket) {
       return;
     }
     socket.head += kFrameHeaderBytes;
+    socket.large_segments = header->seg_len >= kDirectRecvMin;
     if (header->seg_len > 0) {
       socket.cur = std::move(message);
       socket.cur_offset = header->offset;
@@ -216,6 +217,15 @@ void TcpTransport::Parse(Socket& socket) {
     socket.tail -= socket.head;
     socket.head = 0;
   }
+}
+
+size_t TcpTransport::StagingReadLength(const Socket& socket) {
+  const size_t room = kStagingBytes - socket.tail;
+  const size_t buffered = socket.tail - socket.head;
+  if (socket.large_segments && !socket.cur && buffered < kFrameHeaderBytes) {
+    return std::min(room, kFrameHeaderBytes - buffered);  // the header alone; see Socket.
+  }
+  return room;
 }
 
 bool TcpTransport::CanRecv(const Socket& socket) const {
@@ -245,6 +255,8 @@ void TcpTransport::ArmRecv(Socket& socket, bool arm) {
       }
       return;
     }
+    // Armed before sleeping: take everything that came, as one completion (no header-only
+    // read here, so an idle or closing transport leaves nothing unread in the kernel).
     dest = socket.staging.get() + socket.tail;
     len = kStagingBytes - socket.tail;
   }
@@ -296,7 +308,7 @@ void TcpTransport::Received(Socket& socket, size_t n) {
 bool TcpTransport::PollRecv(Socket& socket) {
   if (socket.tail == kStagingBytes) return false;
   ssize_t n = ::recv(socket.fd.get(), socket.staging.get() + socket.tail,
-                     kStagingBytes - socket.tail, MSG_DONTWAIT);
+                     StagingReadLength(socket), MSG_DONTWAIT);
   if (n > 0) {
     Received(socket, static_cast<size_t>(n));
     return true;

@@ -72,6 +72,16 @@ TcpTransport::~TcpTransport() {
   }
   if (any) BRAID_LOG(kWarn, "tcp transport: operations still in flight at teardown");
   ring_.reset();  // io_uring_queue_exit before the buffers are freed.
+  // Closing a TCP socket with unread bytes in its receive queue makes the kernel send a reset
+  // and drop what we still had queued for the peer: the tail of our last sends and the
+  // goodbye, which the peer would then report as our crash. Read and drop whatever arrived
+  // (heartbeats, goodbyes, frames of a collective we are leaving) before the sockets close.
+  std::unique_ptr<char[]> sink(new char[kStagingBytes]);
+  for (auto& socket : sockets_) {
+    for (int reads = 0; reads < 64; ++reads) {
+      if (::recv(socket->fd.get(), sink.get(), kStagingBytes, MSG_DONTWAIT) <= 0) break;
+    }
+  }
 }
 
 absl::StatusOr<Blob> TcpTransport::listen() {

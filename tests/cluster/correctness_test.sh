@@ -24,9 +24,15 @@ run_one() {  # hosts rph
     fi
     # Every host must appear among the ranks: traffic really crossed namespaces.
     local seen; seen=$(grep -c "Rank .* on *h[0-9]" "$out")
+    # A forced transport must be the one every rank reports using.
+    local other=0
+    if [[ -n ${CLUSTER_TRANSPORT:-} ]]; then
+      other=$(grep "Rank .* on *h[0-9]" "$out" | grep -vc "transport $CLUSTER_TRANSPORT\b")
+    fi
     if [[ $rc != 0 ]] || ! grep -q "Out of bounds values : 0 OK" "$out" ||
-       [[ $seen != $((hosts * rph)) ]]; then
-      echo "FAILED: $tool on $hosts hosts x $rph ranks ($mode, rc $rc, $seen rank lines)"
+       [[ $seen != $((hosts * rph)) ]] || [[ $other != 0 ]]; then
+      echo "FAILED: $tool on $hosts hosts x $rph ranks ($mode, rc $rc, $seen rank lines," \
+        "$other not on transport ${CLUSTER_TRANSPORT:-any})"
       tail -n 30 "$out"
       failed=1
     else

@@ -50,7 +50,9 @@ std::vector<int> MeasuringRanks(const CollectiveContext& ctx) {
   std::vector<int> ranks;
   std::unordered_set<std::string_view> seen;  // absl::string_view has no std::hash here.
   for (int r = 0; r < ctx.nranks; ++r) {
-    std::string_view host = ctx.hosts ? (*ctx.hosts)[static_cast<size_t>(r)] : "";
+    // Both arms string_view: with "" the conditional would copy the name into a temporary.
+    std::string_view host =
+        ctx.hosts ? std::string_view((*ctx.hosts)[static_cast<size_t>(r)]) : std::string_view();
     if (seen.insert(host).second) ranks.push_back(r);
   }
   if (ranks.size() < 2) {  // one host: every rank measures, with its neighbour.

@@ -64,12 +64,4 @@ run_one() {  # hosts rph
   return $failed
 }
 
-status=0
-for topo in "$@"; do
-  run_one "${topo%x*}" "${topo#*x}"
-  rc=$?
-  [[ $rc == 77 ]] && exit 77
-  [[ $rc != 0 ]] && status=1
-done
-[[ $status == 0 ]] && echo "cluster algorithms: all passed"
-exit $status
+cluster_each_topology "cluster algorithms" run_one "$@"

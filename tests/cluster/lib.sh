@@ -12,6 +12,9 @@
 #   cluster_restore_host I   puts host hI back on the network.
 #   cluster_down             tears everything down (also run on EXIT).
 #   cluster_stale_cleanup    removes namespaces/links/hosts lines left by killed runs.
+#   cluster_each_topology NAME FN HOSTSxRPH...  runs `FN HOSTS RPH` for each topology; exits 77
+#                            at once if one returns 77 (cannot build a cluster here), else 1 if
+#                            any failed, 0 with "NAME: all passed" if none did.
 #
 # Knobs: CLUSTER_TRANSPORT (BRAID_TRANSPORT for the ranks), CLUSTER_UTS=1 (each rank also in
 # its own UTS namespace with hostname hN), CLUSTER_TIMEOUT (seconds before ranks are killed),
@@ -197,4 +200,17 @@ AGENT
     --mca plm_rsh_agent "$agent" --host "$hosts" -np $((CLUSTER_HOSTS * rph)) \
     --mca btl tcp,self --mca btl_tcp_if_include "$CLUSTER_NET.0/24" \
     --mca oob_tcp_if_include "$CLUSTER_NET.0/24" "${envs[@]}" "$@"
+}
+
+cluster_each_topology() {
+  local name=$1 fn=$2 topo rc status=0
+  shift 2
+  for topo in "$@"; do
+    "$fn" "${topo%x*}" "${topo#*x}"
+    rc=$?
+    [[ $rc == 77 ]] && exit 77
+    [[ $rc != 0 ]] && status=1
+  done
+  [[ $status == 0 ]] && echo "$name: all passed"
+  exit $status
 }

@@ -14,10 +14,6 @@
 namespace braid::testing {
 namespace {
 
-const braidDataType_t kTypes[] = {braidInt8,    braidUint8,   braidInt32,   braidUint32,
-                                  braidInt64,   braidUint64,  braidFloat16, braidBfloat16,
-                                  braidFloat32, braidFloat64};
-const braidRedOp_t kOps[] = {braidSum, braidProd, braidMax, braidMin, braidAvg};
 // 0, 1, primes, a count just over the small-message threshold and a multi-chunk one.
 const size_t kSmallCounts[] = {0, 1, 2, 7, 13, 1021};
 const size_t kLargeCounts[] = {65537, 1048583};

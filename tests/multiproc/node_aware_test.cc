@@ -18,11 +18,6 @@
 namespace braid::testing {
 namespace {
 
-const braidDataType_t kTypes[] = {braidInt8,    braidUint8,   braidInt32,   braidUint32,
-                                  braidInt64,   braidUint64,  braidFloat16, braidBfloat16,
-                                  braidFloat32, braidFloat64};
-const braidRedOp_t kOps[] = {braidSum, braidProd, braidMax, braidMin, braidAvg};
-
 // A fresh directory for the ranks' logs.
 std::string LogDir() {
   char pattern[] = "/tmp/braid-node-aware-XXXXXX";

@@ -15,10 +15,6 @@
 namespace braid::testing {
 namespace {
 
-const braidDataType_t kTypes[] = {braidInt8,    braidUint8,   braidInt32,   braidUint32,
-                                  braidInt64,   braidUint64,  braidFloat16, braidBfloat16,
-                                  braidFloat32, braidFloat64};
-
 // Element j of message `message` from rank `from` to rank `to`: small, exact in every type.
 double Value(int from, int to, size_t j, int message = 0) {
   return static_cast<double>((static_cast<size_t>(from) * 29 + static_cast<size_t>(to) * 11 + j +

@@ -8,11 +8,6 @@
 namespace braid::testing {
 namespace {
 
-const braidDataType_t kTypes[] = {braidInt8,    braidUint8,   braidInt32,   braidUint32,
-                                  braidInt64,   braidUint64,  braidFloat16, braidBfloat16,
-                                  braidFloat32, braidFloat64};
-const braidRedOp_t kOps[] = {braidSum, braidProd, braidMax, braidMin, braidAvg};
-
 size_t RandomCount(std::mt19937_64& rng, size_t max_count) {
   switch (rng() % 4) {
     case 0: return rng() % 3;                          // 0, 1, 2

@@ -15,11 +15,6 @@
 namespace braid::testing {
 namespace {
 
-const braidDataType_t kTypes[] = {braidInt8,    braidUint8,   braidInt32,   braidUint32,
-                                  braidInt64,   braidUint64,  braidFloat16, braidBfloat16,
-                                  braidFloat32, braidFloat64};
-const braidRedOp_t kOps[] = {braidSum, braidProd, braidMax, braidMin, braidAvg};
-
 std::string Where(const char* what, braidDataType_t t, long long op, size_t count, bool inplace,
                   int root) {
   return std::string(what) + " type " + std::to_string(t) + " op " + std::to_string(op) +

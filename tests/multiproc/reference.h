@@ -10,6 +10,12 @@
 
 namespace braid::testing {
 
+// Every datatype and every reduction operation of the C API: the matrix the suites cover.
+inline constexpr braidDataType_t kTypes[] = {braidInt8,    braidUint8,  braidInt32,   braidUint32,
+                                             braidInt64,   braidUint64, braidFloat16, braidBfloat16,
+                                             braidFloat32, braidFloat64};
+inline constexpr braidRedOp_t kOps[] = {braidSum, braidProd, braidMax, braidMin, braidAvg};
+
 size_t TypeSize(braidDataType_t type);
 // Stores `value` (an exact small number) as element `index` of a typed buffer.
 void Store(void* buffer, size_t index, braidDataType_t type, double value);

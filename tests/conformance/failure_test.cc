@@ -18,10 +18,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool Mentions(const absl::Status& status, const std::string& text) {
-  return std::string(status.message()).find(text) != std::string::npos;
-}
-
 TEST_P(Conformance, SizeMismatchIsACleanError) {
   ExpectAllOk(RunRanks(transport(), 2, [](ChildEnv& env) {
     const int me = env.context.rank, peer = 1 - me;

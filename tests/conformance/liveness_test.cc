@@ -19,10 +19,6 @@ uint64_t Tag(uint8_t check, uint16_t sequence, uint32_t step) {
          (uint64_t{step} << 20);
 }
 
-bool Mentions(const absl::Status& status, const std::string& text) {
-  return std::string(status.message()).find(text) != std::string::npos;
-}
-
 TEST(TagConflict, OnlySameSequenceDifferentCheckConflicts) {
   EXPECT_TRUE(TagsConflict(Tag(1, 7, 0), Tag(2, 7, 3)));
   EXPECT_FALSE(TagsConflict(Tag(1, 7, 0), Tag(1, 7, 3)));  // same operation, other step.

@@ -16,10 +16,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool Mentions(const absl::Status& status, const std::string& text) {
-  return std::string(status.message()).find(text) != std::string::npos;
-}
-
 TEST_P(Conformance, ResetByAPeerThatGaveUpBlamesTheRankThatFailed) {
   std::vector<ChildSpec> specs;
   uint64_t comm = 0xb1a3e000u + static_cast<uint64_t>(getpid());

@@ -31,6 +31,11 @@ class Conformance : public ::testing::TestWithParam<std::string> {
   const std::string& transport() const { return GetParam(); }
 };
 
+// Whether an error's text contains `text`.
+inline bool Mentions(const absl::Status& status, const std::string& text) {
+  return std::string(status.message()).find(text) != std::string::npos;
+}
+
 // Posts a receive and a send of `size` bytes with `tag` to every other rank, waits, verifies.
 absl::Status ExchangeWithAll(ChildEnv& env, size_t size, uint64_t tag, Deadline deadline);
 

@@ -13,10 +13,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-bool Mentions(const absl::Status& status, const std::string& text) {
-  return std::string(status.message()).find(text) != std::string::npos;
-}
-
 void FourStreams(Config& config) {
   config.tcp_streams = 4;
   config.tcp_min_stripe_bytes = 64 << 10;

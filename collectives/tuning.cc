@@ -33,10 +33,11 @@ constexpr int kStepTrips = 7;
 // Larger than the caches: collectives reduce buffers that come from memory.
 constexpr size_t kReduceBytes = 2 * 1024 * 1024;
 // Bandwidth: one-way transfers of doubling size until one lasts kBulkSeconds (or reaches
-// kMaxBulkBytes), the one before at least half that; the per-byte time is the slope between the last two. A single message the
-// size of a switch buffer or a token bucket's burst (tc tbf, cloud NICs) passes at line rate,
-// which once made the selector believe a 50 MB/s link ran at 280 MB/s; the slope between two
-// transfers that both exceed every buffer measures the sustained rate.
+// kMaxBulkBytes), the one before at least half that; the per-byte time is the slope between
+// the last two. A single message the size of a switch buffer or a token bucket's burst (tc
+// tbf, cloud NICs) passes at line rate, which once made the selector believe a 50 MB/s link ran
+// at 280 MB/s; the slope between two transfers that both exceed every buffer measures the
+// sustained rate.
 constexpr size_t kFirstBulkBytes = 256 * 1024;
 constexpr size_t kMaxBulkBytes = 16 * 1024 * 1024;
 constexpr double kBulkSeconds = 0.01;
@@ -160,7 +161,9 @@ absl::StatusOr<LinkModel> MeasureLinkModel(const CollectiveContext& ctx) {
         BRAID_RETURN_IF_ERROR(SendTo(ctx, peer, buffer.data(), bytes, s));
         BRAID_RETURN_IF_ERROR(RecvFrom(ctx, peer, &more, sizeof(more), s + 1000));
         one_way = Seconds(Clock::now() - t0) - small;
-        if (bytes > kFirstBulkBytes) slope = std::max(0.0, (one_way - previous) / static_cast<double>(bytes / 2));
+        if (bytes > kFirstBulkBytes) {
+          slope = std::max(0.0, (one_way - previous) / static_cast<double>(bytes / 2));
+        }
         // Both transfers of the slope must be long: the shorter one may still have ridden a
         // burst allowance, which would make the slope (not just an offset) wrong.
         more = bytes > kFirstBulkBytes && (previous >= kBulkSeconds / 2 || bytes >= kMaxBulkBytes)
